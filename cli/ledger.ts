@@ -1,0 +1,1 @@
+process.stdout.write('ledger: placeholder\n');
