@@ -1,0 +1,347 @@
+import { randomUUID } from 'node:crypto';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, TopicOffsets } from 'kafkajs';
+import { CoPartitionedAssigner } from './assigner.js';
+import { commitUnitOfWork } from './commit.js';
+import { restoreStores } from './recovery.js';
+import { ensureTopics } from './topics.js';
+import type { TopicSerde } from '../serde.js';
+import { Task, type RawInput, type UnitOfWork } from '../task.js';
+import { allTopics, changelogTopicName, checkTopology, type ProcessorSpec, type Topology } from '../topology-types.js';
+import type { Headers } from '../types.js';
+import type { StoreBackend } from '../../state/store.js';
+
+export interface DriverLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface KafkaDriverOptions {
+  readonly topology: Topology;
+  readonly kafka: Kafka;
+  readonly backend: StoreBackend;
+  readonly serde: TopicSerde;
+  /** Which processors this instance runs (default: all). */
+  readonly processors?: readonly string[];
+  readonly logger: DriverLogger;
+  /** How long a fetch may wait for data; bounds latency at low load. */
+  readonly maxWaitTimeInMs?: number;
+  readonly transactionTimeoutMs?: number;
+  /** How often due punctuators are checked. */
+  readonly punctuationTickMs?: number;
+}
+
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn, fn);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+const RETRY_BACKOFF_MS = 500;
+
+type TaskStatus = 'restoring' | 'ready' | 'closed';
+
+interface TaskSlot {
+  readonly partition: number;
+  readonly lock: Mutex;
+  status: TaskStatus;
+  task: Task | null;
+  producer: Producer | null;
+  ready: Promise<void>;
+}
+
+/**
+ * The Kafka driver: one consumer group per processor; per task (input partition P) one
+ * transactional producer with the stable id `<app>-<processor>-P`, as Kafka Streams did before
+ * KIP-447 (KafkaJS cannot fence by consumer generation — see KAFKA-NOTES.md). Each batch's
+ * outputs, changelog records and input offsets commit in one transaction (commit.ts); a task
+ * that arrives by rebalance is paused, fenced, restored (recovery.ts), sought to its committed
+ * offset and resumed.
+ */
+export class KafkaDriver {
+  private readonly runners: ProcessorRunner[] = [];
+  private admin: Admin | null = null;
+
+  constructor(private readonly options: KafkaDriverOptions) {
+    checkTopology(options.topology);
+  }
+
+  async start(): Promise<void> {
+    const { topology, kafka, processors } = this.options;
+    this.admin = kafka.admin();
+    await this.admin.connect();
+    await ensureTopics(this.admin, allTopics(topology));
+    const selected = topology.processors.filter((p) => !processors || processors.includes(p.name));
+    for (const spec of selected) {
+      const runner = new ProcessorRunner(this.options, spec, this.admin);
+      this.runners.push(runner);
+      await runner.start();
+    }
+  }
+
+  /** Graceful stop: finishes the batch in flight, commits it, closes producers and stores. */
+  async stop(): Promise<void> {
+    for (const runner of this.runners) await runner.stop();
+    this.runners.length = 0;
+    await this.admin?.disconnect();
+    this.admin = null;
+  }
+
+  /** True when every assigned task has restored its stores (readiness). */
+  isReady(): boolean {
+    return this.runners.length > 0 && this.runners.every((r) => r.isReady());
+  }
+}
+
+class ProcessorRunner {
+  private readonly consumer: Consumer;
+  private readonly groupId: string;
+  private readonly slots = new Map<number, TaskSlot>();
+  private punctuationTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private joined = false;
+
+  constructor(
+    private readonly options: KafkaDriverOptions,
+    private readonly spec: ProcessorSpec,
+    private readonly admin: Admin,
+  ) {
+    this.groupId = `${options.topology.appId}-${spec.name}`;
+    this.consumer = options.kafka.consumer({
+      groupId: this.groupId,
+      partitionAssigners: [CoPartitionedAssigner],
+      readUncommitted: false,
+      maxWaitTimeInMs: options.maxWaitTimeInMs ?? 250,
+      sessionTimeout: 30_000,
+      rebalanceTimeout: 60_000,
+      heartbeatInterval: 3_000,
+    });
+  }
+
+  isReady(): boolean {
+    return this.joined && [...this.slots.values()].every((s) => s.status === 'ready');
+  }
+
+  async start(): Promise<void> {
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.joined = true;
+      const assigned = new Set<number>(Object.values(payload.memberAssignment).flat());
+      void this.onAssignment(assigned).catch((error: unknown) =>
+        this.options.logger.error('task assignment failed', { processor: this.spec.name, error: describe(error) }),
+      );
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [...this.spec.inputs], fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    const tick = this.options.punctuationTickMs ?? 100;
+    this.punctuationTimer = setInterval(() => void this.punctuateDue(), tick);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.punctuationTimer) clearInterval(this.punctuationTimer);
+    await this.consumer.stop();
+    await this.consumer.disconnect();
+    for (const partition of [...this.slots.keys()]) await this.closeTask(partition);
+  }
+
+  private async onAssignment(assigned: ReadonlySet<number>): Promise<void> {
+    for (const partition of [...this.slots.keys()]) {
+      if (!assigned.has(partition)) await this.closeTask(partition);
+    }
+    const added = [...assigned].filter((p) => !this.slots.has(p));
+    if (added.length === 0) return;
+    for (const partition of added) {
+      const slot: TaskSlot = { partition, lock: new Mutex(), status: 'restoring', task: null, producer: null, ready: Promise.resolve() };
+      this.slots.set(partition, slot);
+      this.pause(partition);
+    }
+    await Promise.all(added.map((p) => this.slots.get(p)?.lock.run(() => this.openTask(p))));
+    const opened = added.map((p) => this.slots.get(p)).filter((s): s is TaskSlot => !!s && s.task !== null && s.status === 'restoring');
+    const reports = await restoreStores(
+      this.options.kafka,
+      this.admin,
+      opened.flatMap((slot) =>
+        (slot.task as Task).storeNames().map((store) => ({
+          topic: changelogTopicName(this.options.topology.appId, store),
+          partition: slot.partition,
+          store: (slot.task as Task).storePartition(store),
+        })),
+      ),
+    );
+    for (const r of reports.filter((r) => r.records > 0)) {
+      this.options.logger.info('restored store from changelog', { processor: this.spec.name, ...r });
+    }
+    for (const slot of opened) {
+      await slot.lock.run(async () => {
+        if (slot.status !== 'restoring' || !slot.task) return;
+        await slot.task.init();
+        await this.seekToCommitted(slot.partition);
+        slot.status = 'ready';
+        this.resume(slot.partition);
+      });
+    }
+  }
+
+  /** Opens stores and fences the previous owner of this task's transactional id. */
+  private async openTask(partition: number): Promise<void> {
+    const slot = this.slots.get(partition);
+    if (!slot || slot.status !== 'restoring') return;
+    slot.task = await Task.open({
+      topology: this.options.topology,
+      spec: this.spec,
+      partition,
+      backend: this.options.backend,
+      serde: this.options.serde,
+      clock: Date.now,
+    });
+    slot.producer = await this.fencedProducer(partition);
+  }
+
+  private async fencedProducer(partition: number): Promise<Producer> {
+    const producer = this.options.kafka.producer({
+      transactionalId: `${this.options.topology.appId}-${this.spec.name}-${partition}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: this.options.transactionTimeoutMs ?? 60_000,
+      retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 5_000 },
+    });
+    await producer.connect();
+    // InitProducerId (done when the first transaction begins) bumps the epoch and aborts
+    // whatever the previous owner left open; from here its commits are refused.
+    const fence = await producer.transaction();
+    await fence.abort();
+    return producer;
+  }
+
+  private async seekToCommitted(partition: number): Promise<void> {
+    const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.spec.inputs] });
+    for (const topic of this.spec.inputs) {
+      const entry = committed.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === partition);
+      let offset = entry ? Number(entry.offset) : -1;
+      if (offset < 0) {
+        const range = (await this.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition);
+        offset = Number(range?.low ?? 0);
+      }
+      this.consumer.seek({ topic, partition, offset: String(offset) });
+    }
+  }
+
+  private async closeTask(partition: number): Promise<void> {
+    const slot = this.slots.get(partition);
+    if (!slot) return;
+    this.slots.delete(partition);
+    await slot.lock.run(async () => {
+      slot.status = 'closed';
+      await slot.producer?.disconnect().catch(() => undefined);
+      await slot.task?.close().catch(() => undefined);
+      slot.producer = null;
+      slot.task = null;
+    });
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isStale, isRunning }: EachBatchPayload): Promise<void> {
+    const slot = this.slots.get(batch.partition);
+    if (!slot || slot.status !== 'ready') {
+      // Not restored yet (or no longer ours): hold the partition; the restore resumes it.
+      this.pause(batch.partition, batch.topic);
+      return;
+    }
+    await slot.lock.run(async () => {
+      if (slot.status !== 'ready' || !slot.task || !slot.producer || isStale() || !isRunning()) return;
+      const records: RawInput[] = batch.messages.map((m) => ({
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: Number(m.offset),
+        key: m.key === null ? null : m.key.toString('utf8'),
+        value: m.value,
+        headers: normaliseHeaders(m.headers),
+        timestamp: Number(m.timestamp),
+      }));
+      const next = String(Number(batch.lastOffset()) + 1);
+      const offsets: TopicOffsets[] = [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }];
+      try {
+        const work = await slot.task.processBatch(records);
+        await heartbeat();
+        await this.commit(slot, work, offsets);
+        resolveOffset(batch.lastOffset());
+      } catch (error) {
+        await this.recoverFromFailedCommit(slot, batch.topic, Number(batch.firstOffset() ?? records[0]?.offset ?? 0), error);
+      }
+    });
+    await heartbeat().catch(() => undefined);
+  }
+
+  private async commit(slot: TaskSlot, work: UnitOfWork, inputOffsets: readonly TopicOffsets[]): Promise<void> {
+    if (!slot.task || !slot.producer) throw new Error(`task ${this.spec.name}-${slot.partition} is not open`);
+    await commitUnitOfWork({ producer: slot.producer, task: slot.task, work, consumerGroupId: this.groupId, inputOffsets });
+  }
+
+  /**
+   * After an aborted transaction the producer's state machine may be stuck (KAFKA-NOTES 2):
+   * recreate and re-fence it, and move the consumer back so nothing is skipped.
+   */
+  private async recoverFromFailedCommit(slot: TaskSlot, topic: string, firstOffset: number, error: unknown): Promise<void> {
+    this.options.logger.warn('transaction aborted; retrying the batch', { task: `${this.spec.name}-${slot.partition}`, error: describe(error) });
+    await new Promise((r) => setTimeout(r, RETRY_BACKOFF_MS));
+    await slot.producer?.disconnect().catch(() => undefined);
+    slot.producer = null;
+    if (this.stopping || slot.status !== 'ready') return;
+    try {
+      slot.producer = await this.fencedProducer(slot.partition);
+      this.consumer.seek({ topic, partition: slot.partition, offset: String(firstOffset) });
+    } catch (fenceError) {
+      // Fenced by a new owner or the broker is away: give the task up; a rebalance reassigns it.
+      this.options.logger.error('cannot re-fence task producer', { task: `${this.spec.name}-${slot.partition}`, error: describe(fenceError) });
+      slot.status = 'closed';
+      throw fenceError;
+    }
+  }
+
+  private async punctuateDue(): Promise<void> {
+    const now = Date.now();
+    for (const slot of this.slots.values()) {
+      if (slot.status !== 'ready' || !slot.task || slot.task.nextPunctuationMs() > now) continue;
+      await slot.lock
+        .run(async () => {
+          if (slot.status !== 'ready' || !slot.task) return;
+          const work = await slot.task.punctuate(Date.now());
+          if (work) await this.commit(slot, work, []);
+        })
+        .catch((error: unknown) => this.options.logger.warn('punctuation failed; it runs again', { task: `${this.spec.name}-${slot.partition}`, error: describe(error) }));
+    }
+  }
+
+  private pause(partition: number, onlyTopic?: string): void {
+    const topics = onlyTopic ? [onlyTopic] : this.spec.inputs;
+    this.consumer.pause(topics.map((topic) => ({ topic, partitions: [partition] })));
+  }
+
+  private resume(partition: number): void {
+    this.consumer.resume(this.spec.inputs.map((topic) => ({ topic, partitions: [partition] })));
+  }
+}
+
+function normaliseHeaders(headers: Record<string, unknown> | undefined): Headers {
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (Buffer.isBuffer(first)) result[name] = first.toString('utf8');
+    else if (typeof first === 'string') result[name] = first;
+  }
+  return result;
+}
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+export const newInstanceId = (): string => randomUUID().slice(0, 8);

@@ -1,0 +1,39 @@
+import type { Admin, ITopicConfig } from 'kafkajs';
+import type { TopicSpec } from '../topology-types.js';
+
+export class TopicSetupError extends Error {
+  readonly code = 'TOPIC_SETUP' as const;
+}
+
+/**
+ * Creates missing topics and leaves existing ones alone (idempotent, like Kafka Streams'
+ * internal topic manager). An existing topic with another partition count is an error: the
+ * co-partitioning of keys and changelogs depends on it.
+ */
+export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], defaultReplication = 1): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const missing: ITopicConfig[] = specs
+    .filter((t) => !existing.has(t.name))
+    .map((t) => ({
+      topic: t.name,
+      numPartitions: t.partitions,
+      replicationFactor: t.replicationFactor ?? defaultReplication,
+      configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
+    }));
+  if (missing.length > 0) {
+    try {
+      await admin.createTopics({ topics: missing, waitForLeaders: true });
+    } catch (error) {
+      // Another instance may have created them concurrently; the check below decides.
+      if (!(error instanceof Error) || !/already exists/i.test(error.message)) throw error;
+    }
+  }
+  const metadata = await admin.fetchTopicMetadata({ topics: specs.map((t) => t.name) });
+  for (const spec of specs) {
+    const found = metadata.topics.find((t) => t.name === spec.name);
+    if (!found) throw new TopicSetupError(`topic ${spec.name} does not exist after creation`);
+    if (found.partitions.length !== spec.partitions) {
+      throw new TopicSetupError(`topic ${spec.name} has ${found.partitions.length} partitions, the topology declares ${spec.partitions}`);
+    }
+  }
+}

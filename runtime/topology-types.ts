@@ -1,0 +1,100 @@
+import type { Processor } from './types.js';
+
+/** How a topic's values are encoded. `raw` topics hand processors the bytes as they came. */
+export type ValueFormat =
+  | { readonly kind: 'avro'; readonly record: string }
+  | { readonly kind: 'json' }
+  | { readonly kind: 'raw' };
+
+export interface TopicSpec {
+  readonly name: string;
+  readonly partitions: number;
+  readonly replicationFactor?: number;
+  /** Broker-side topic configs, e.g. `cleanup.policy: compact`. */
+  readonly config?: Readonly<Record<string, string>>;
+  readonly value: ValueFormat;
+  readonly doc?: string;
+}
+
+export interface StoreSpec {
+  readonly name: string;
+  readonly doc?: string;
+}
+
+export interface ProcessorSpec {
+  readonly name: string;
+  /** Co-partitioned input topics: task P reads partition P of each. */
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly stores: readonly string[];
+  /** A fresh instance per task (processor × partition), as in Kafka Streams. */
+  readonly create: () => Processor;
+}
+
+export interface Topology {
+  /** Prefix of consumer groups, transactional ids and changelog topics. */
+  readonly appId: string;
+  readonly topics: readonly TopicSpec[];
+  readonly stores: readonly StoreSpec[];
+  readonly processors: readonly ProcessorSpec[];
+}
+
+export class TopologyError extends Error {
+  readonly code = 'TOPOLOGY_INVALID' as const;
+}
+
+export const changelogTopicName = (appId: string, store: string): string => `${appId}-${store}-changelog`;
+
+export const CHANGELOG_TOPIC_CONFIG: Readonly<Record<string, string>> = { 'cleanup.policy': 'compact' };
+
+/** The number of tasks (partitions) of a processor: the common partition count of its inputs. */
+export function taskCount(topology: Topology, processor: ProcessorSpec): number {
+  const counts = new Set(processor.inputs.map((t) => topicSpec(topology, t).partitions));
+  if (counts.size !== 1) {
+    throw new TopologyError(`processor ${processor.name}: inputs ${processor.inputs.join(', ')} are not co-partitioned`);
+  }
+  return [...counts][0];
+}
+
+export function topicSpec(topology: Topology, name: string): TopicSpec {
+  const spec = topology.topics.find((t) => t.name === name);
+  if (!spec) throw new TopologyError(`unknown topic ${name}`);
+  return spec;
+}
+
+/** Every topic the runtime must create: declared topics plus one changelog per store. */
+export function allTopics(topology: Topology): TopicSpec[] {
+  const changelogs = topology.processors.flatMap((p) =>
+    p.stores.map((store): TopicSpec => ({
+      name: changelogTopicName(topology.appId, store),
+      partitions: taskCount(topology, p),
+      config: CHANGELOG_TOPIC_CONFIG,
+      value: { kind: 'raw' },
+      doc: `changelog of store ${store}`,
+    })),
+  );
+  return [...topology.topics, ...changelogs];
+}
+
+/** Checks the wiring once, so drivers can trust it: names resolve, inputs co-partition, one owner per store. */
+export function checkTopology(topology: Topology): void {
+  const topicNames = new Set<string>();
+  for (const t of topology.topics) {
+    if (topicNames.has(t.name)) throw new TopologyError(`topic ${t.name} declared twice`);
+    if (!Number.isInteger(t.partitions) || t.partitions < 1) throw new TopologyError(`topic ${t.name}: bad partition count`);
+    topicNames.add(t.name);
+  }
+  const storeOwner = new Map<string, string>();
+  const storeNames = new Set(topology.stores.map((s) => s.name));
+  for (const p of topology.processors) {
+    if (p.inputs.length === 0) throw new TopologyError(`processor ${p.name} has no input`);
+    for (const t of [...p.inputs, ...p.outputs]) topicSpec(topology, t);
+    taskCount(topology, p);
+    for (const s of p.stores) {
+      if (!storeNames.has(s)) throw new TopologyError(`processor ${p.name}: unknown store ${s}`);
+      const owner = storeOwner.get(s);
+      if (owner) throw new TopologyError(`store ${s} used by ${owner} and ${p.name}`);
+      storeOwner.set(s, p.name);
+    }
+  }
+}

@@ -1,0 +1,68 @@
+// The Processor API, in the spirit of Kafka Streams: processors see records, a context and
+// stores — never a Kafka client. Both drivers (in-process and Kafka) run the same processors.
+
+export type Headers = Readonly<Record<string, string>>;
+
+/** Where a record was read from: carried into rejections and events as `source`. */
+export interface SourceCoordinates {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+export interface InputRecord<V = unknown> {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string | null;
+  /** Decoded value for typed topics; for `raw` topics the same bytes as `raw`. */
+  readonly value: V;
+  /** The bytes exactly as they were on the topic (null for a tombstone). */
+  readonly raw: Buffer | null;
+  readonly headers: Headers;
+  readonly timestamp: number;
+}
+
+export interface OutputRecord {
+  readonly topic: string;
+  readonly key: string | null;
+  readonly value: unknown;
+  readonly headers?: Headers;
+}
+
+/** A processor's view of one state store, scoped to the task's partition and transaction. */
+export interface KeyValueStore<V> {
+  get(key: string): Promise<V | undefined>;
+  put(key: string, value: V): void;
+  delete(key: string): void;
+  /** Entries whose key starts with `prefix`, in key order, merged with this transaction's writes. */
+  range(prefix: string): AsyncIterable<readonly [string, V]>;
+}
+
+export type Punctuator = (wallClockMs: number) => void | Promise<void>;
+
+export interface ProcessorContext {
+  readonly processorName: string;
+  readonly partition: number;
+  forward(record: OutputRecord): void;
+  store<V>(name: string): KeyValueStore<V>;
+  /** Wall-clock punctuation, like Kafka Streams' PunctuationType.WALL_CLOCK_TIME. */
+  schedule(intervalMs: number, punctuator: Punctuator): void;
+  /** The driver's wall clock (the in-process driver's is advanced by the test or replay). */
+  wallClockMs(): number;
+  /** Decodes a value of a typed topic (for processors that read raw input and decode late). */
+  decode(topic: string, bytes: Buffer): Promise<unknown>;
+}
+
+export interface Processor<V = unknown> {
+  init?(context: ProcessorContext): void | Promise<void>;
+  process(record: InputRecord<V>): void | Promise<void>;
+  /**
+   * Store keys a record will read, so the runtime can fetch a whole batch's keys in one
+   * multi-get before processing (optional; a get of an unfetched key still works).
+   */
+  keysToPrefetch?(record: InputRecord<V>): ReadonlyArray<{ readonly store: string; readonly key: string }>;
+  /** Called once when a finite input ends (offline replay), e.g. to seal open batches. */
+  endOfInput?(): void | Promise<void>;
+  close?(): void | Promise<void>;
+}

@@ -1,0 +1,170 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import {
+  assertUserKey,
+  CHANGELOG_OFFSET_KEY,
+  RESERVED_KEY_PREFIX,
+  StoreError,
+  type ChangelogEntry,
+  type StoreBackend,
+  type StorePartition,
+} from './store.js';
+
+// The `rocksdb` package (Level) is CommonJS with a callback API; this is the only file that
+// sees it. Everything above speaks StorePartition.
+type Callback<T> = (error: Error | null | undefined, value: T) => void;
+interface RawIterator {
+  next(cb: (error: Error | null | undefined, key?: Buffer, value?: Buffer) => void): void;
+  end(cb: (error?: Error | null) => void): void;
+}
+interface RawBatchOp {
+  type: 'put' | 'del';
+  key: string | Buffer;
+  value?: Buffer;
+}
+interface RawDb {
+  open(options: Record<string, unknown>, cb: (error?: Error | null) => void): void;
+  close(cb: (error?: Error | null) => void): void;
+  get(key: string, options: { asBuffer: true }, cb: Callback<Buffer>): void;
+  getMany(keys: readonly string[], options: { asBuffer: true }, cb: Callback<Array<Buffer | undefined>>): void;
+  batch(ops: RawBatchOp[], options: { sync: boolean }, cb: (error?: Error | null) => void): void;
+  iterator(options: Record<string, unknown>): RawIterator;
+}
+const require = createRequire(import.meta.url);
+const rocksdb = require('rocksdb') as (location: string) => RawDb;
+
+const isNotFound = (error: Error): boolean => error.message.startsWith('NotFound');
+
+function call<T>(fn: (cb: Callback<T>) => void, what: string): Promise<T> {
+  return new Promise((resolve, reject) =>
+    fn((error, value) => (error ? reject(new StoreError('STORE_IO', `${what}: ${error.message}`, { cause: error })) : resolve(value))),
+  );
+}
+
+class RocksDbPartition implements StorePartition {
+  private closed = false;
+  private constructor(
+    private db: RawDb,
+    private readonly location: string,
+  ) {}
+
+  static async open(location: string): Promise<RocksDbPartition> {
+    return new RocksDbPartition(await openDb(location), location);
+  }
+
+  get(key: string): Promise<Buffer | undefined> {
+    this.assertOpen();
+    return new Promise((resolve, reject) =>
+      this.db.get(key, { asBuffer: true }, (error, value) => {
+        if (!error) resolve(value);
+        else if (isNotFound(error)) resolve(undefined);
+        else reject(new StoreError('STORE_IO', `get ${this.location}: ${error.message}`, { cause: error }));
+      }),
+    );
+  }
+
+  getMany(keys: readonly string[]): Promise<Array<Buffer | undefined>> {
+    this.assertOpen();
+    if (keys.length === 0) return Promise.resolve([]);
+    return call((cb) => this.db.getMany(keys, { asBuffer: true }, cb), `getMany ${this.location}`);
+  }
+
+  async *range(prefix: string): AsyncIterable<readonly [string, Buffer]> {
+    this.assertOpen();
+    const options: Record<string, unknown> = { keyAsBuffer: true, valueAsBuffer: true, gte: prefix === '' ? '\u0001' : prefix };
+    if (prefix !== '') options.lt = prefixUpperBound(prefix);
+    const it = this.db.iterator(options);
+    try {
+      for (;;) {
+        const entry = await new Promise<readonly [string, Buffer] | null>((resolve, reject) =>
+          it.next((error, key, value) => {
+            if (error) reject(new StoreError('STORE_IO', `iterate ${this.location}: ${error.message}`, { cause: error }));
+            else if (key === undefined || value === undefined) resolve(null);
+            else resolve([key.toString('utf8'), value] as const);
+          }),
+        );
+        if (entry === null) return;
+        if (!entry[0].startsWith(RESERVED_KEY_PREFIX)) yield entry;
+      }
+    } finally {
+      await new Promise<void>((resolve) => it.end(() => resolve()));
+    }
+  }
+
+  async write(entries: readonly ChangelogEntry[], changelogOffset: number | null): Promise<void> {
+    this.assertOpen();
+    const ops: RawBatchOp[] = entries.map((e) => {
+      assertUserKey(e.key);
+      return e.value === null ? { type: 'del', key: e.key } : { type: 'put', key: e.key, value: e.value };
+    });
+    if (changelogOffset !== null) ops.push({ type: 'put', key: CHANGELOG_OFFSET_KEY, value: Buffer.from(String(changelogOffset)) });
+    if (ops.length === 0) return;
+    // No fsync: the changelog is the durable copy; a lost tail of local writes is restored from it.
+    return call<void>((cb) => this.db.batch(ops, { sync: false }, (e) => cb(e, undefined)), `write ${this.location}`);
+  }
+
+  async changelogOffset(): Promise<number | null> {
+    const raw = await this.get(CHANGELOG_OFFSET_KEY);
+    return raw === undefined ? null : Number(raw.toString('utf8'));
+  }
+
+  async clear(): Promise<void> {
+    this.assertOpen();
+    await call<void>((cb) => this.db.close((e) => cb(e, undefined)), `close ${this.location}`);
+    await rm(this.location, { recursive: true, force: true });
+    this.db = await openDb(this.location);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await call<void>((cb) => this.db.close((e) => cb(e, undefined)), `close ${this.location}`);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('STORE_CLOSED', `store ${this.location} is closed`);
+  }
+}
+
+async function openDb(location: string): Promise<RawDb> {
+  await mkdir(location, { recursive: true });
+  const db = rocksdb(location);
+  await new Promise<void>((resolve, reject) =>
+    db.open({ createIfMissing: true }, (error) =>
+      error
+        ? reject(new StoreError('STORE_OPEN_FAILED', `cannot open RocksDB store at ${location}: ${error.message}`, { cause: error }))
+        : resolve(),
+    ),
+  );
+  return db;
+}
+
+/** Smallest string greater than every string with this prefix (for an exclusive upper bound). */
+function prefixUpperBound(prefix: string): Buffer {
+  const bytes = Buffer.from(prefix, 'utf8');
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0xff) end--;
+  if (end === 0) return Buffer.from([0xff, 0xff, 0xff, 0xff]);
+  const upper = Buffer.from(bytes.subarray(0, end));
+  upper[end - 1]++;
+  return upper;
+}
+
+/** One RocksDB database per store per partition, under `<dir>/<store>/<partition>`. */
+export class RocksDbBackend implements StoreBackend {
+  readonly kind = 'rocksdb' as const;
+  constructor(private readonly dir: string) {}
+
+  location(store: string, partition: number): string {
+    return join(this.dir, store, String(partition));
+  }
+
+  open(store: string, partition: number): Promise<StorePartition> {
+    return RocksDbPartition.open(this.location(store, partition));
+  }
+
+  async destroy(store: string, partition: number): Promise<void> {
+    await rm(this.location(store, partition), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,54 @@
+// Layers, as in Quix Streams: a Store has one StorePartition (one database) per Kafka partition;
+// each batch works in a StoreTransaction (state/transaction.ts) whose writes reach the partition
+// only after the Kafka transaction that carried them to the changelog has committed.
+
+export interface ChangelogEntry {
+  readonly key: string;
+  /** Null is a tombstone (delete). */
+  readonly value: Buffer | null;
+}
+
+export interface StorePartition {
+  get(key: string): Promise<Buffer | undefined>;
+  getMany(keys: readonly string[]): Promise<Array<Buffer | undefined>>;
+  /** Entries whose key starts with `prefix`, in byte order of the keys. */
+  range(prefix: string): AsyncIterable<readonly [string, Buffer]>;
+  /**
+   * Applies entries atomically together with the changelog offset they were read from or
+   * written at, so a restart knows where to resume restoring.
+   */
+  write(entries: readonly ChangelogEntry[], changelogOffset: number | null): Promise<void>;
+  /** Offset of the last changelog record this partition holds (null: none yet). */
+  changelogOffset(): Promise<number | null>;
+  /** Drops every entry and the changelog offset (a store ahead of its changelog starts over). */
+  clear(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StoreBackend {
+  readonly kind: 'rocksdb' | 'memory';
+  open(store: string, partition: number): Promise<StorePartition>;
+  /** Removes a partition's local data (a wiped directory restores from the changelog). */
+  destroy(store: string, partition: number): Promise<void>;
+}
+
+export class StoreError extends Error {
+  constructor(
+    readonly code: 'STORE_OPEN_FAILED' | 'STORE_IO' | 'STORE_RESERVED_KEY' | 'STORE_CLOSED',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+/** Keys starting with NUL are the store's own bookkeeping (the changelog offset). */
+export const RESERVED_KEY_PREFIX = '\u0000';
+export const CHANGELOG_OFFSET_KEY = `${RESERVED_KEY_PREFIX}changelog-offset`;
+
+export function assertUserKey(key: string): void {
+  if (key.startsWith(RESERVED_KEY_PREFIX)) {
+    throw new StoreError('STORE_RESERVED_KEY', `store keys may not start with NUL: ${JSON.stringify(key)}`);
+  }
+}

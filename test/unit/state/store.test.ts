@@ -1,0 +1,98 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../../../state/memory.js';
+import { RocksDbBackend } from '../../../state/rocksdb.js';
+import type { StoreBackend } from '../../../state/store.js';
+import { StoreTransaction } from '../../../state/transaction.js';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const backends: Array<[string, () => Promise<StoreBackend>]> = [
+  ['memory', async () => new MemoryBackend()],
+  [
+    'rocksdb',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'ledger-store-'));
+      dirs.push(dir);
+      return new RocksDbBackend(dir);
+    },
+  ],
+];
+
+describe.each(backends)('%s store partition', (_name, makeBackend) => {
+  it('writes entries and the changelog offset atomically, and deletes', async () => {
+    const backend = await makeBackend();
+    const store = await backend.open('s', 0);
+    expect(await store.changelogOffset()).toBeNull();
+    await store.write([{ key: 'a', value: Buffer.from('1') }, { key: 'b', value: Buffer.from('2') }], 7);
+    expect((await store.get('a'))?.toString()).toBe('1');
+    expect(await store.changelogOffset()).toBe(7);
+    await store.write([{ key: 'a', value: null }], 8);
+    expect(await store.get('a')).toBeUndefined();
+    expect((await store.getMany(['a', 'b', 'c'])).map((v) => v?.toString())).toEqual([undefined, '2', undefined]);
+    await store.close();
+  });
+
+  it('keeps partitions apart and survives reopening', async () => {
+    const backend = await makeBackend();
+    const p0 = await backend.open('s', 0);
+    const p1 = await backend.open('s', 1);
+    await p0.write([{ key: 'k', value: Buffer.from('zero') }], 0);
+    expect(await p1.get('k')).toBeUndefined();
+    await p0.close();
+    await p1.close();
+    const again = await backend.open('s', 0);
+    expect((await again.get('k'))?.toString()).toBe('zero');
+    expect(await again.changelogOffset()).toBe(0);
+    await again.clear();
+    expect(await again.get('k')).toBeUndefined();
+    expect(await again.changelogOffset()).toBeNull();
+    await again.close();
+  });
+
+  it('ranges over a prefix in key byte order, hiding bookkeeping keys', async () => {
+    const backend = await makeBackend();
+    const store = await backend.open('r', 0);
+    await store.write(['t1/b', 't1/a', 't2/a', 't1/ä'].map((key) => ({ key, value: Buffer.from(key) })), 3);
+    const keys: string[] = [];
+    for await (const [k] of store.range('t1/')) keys.push(k);
+    expect(keys).toEqual(['t1/a', 't1/b', 't1/ä']);
+    const all: string[] = [];
+    for await (const [k] of store.range('')) all.push(k);
+    expect(all).toEqual(['t1/a', 't1/b', 't1/ä', 't2/a']);
+    await store.close();
+  });
+
+  it('refuses keys in the reserved NUL namespace', async () => {
+    const store = await (await makeBackend()).open('x', 0);
+    await expect(store.write([{ key: '\u0000changelog-offset', value: Buffer.from('9') }], null)).rejects.toMatchObject({ code: 'STORE_RESERVED_KEY' });
+    await store.close();
+  });
+
+  it('a transaction reads its own writes and only reaches the partition when applied', async () => {
+    const store = await (await makeBackend()).open('t', 0);
+    await store.write([{ key: 'n', value: Buffer.from('1') }], 0);
+    const tx = new StoreTransaction<number>(store);
+    await tx.prefetch(['n', 'm']);
+    expect(await tx.get('n')).toBe(1);
+    tx.put('n', 2);
+    tx.put('m', 5);
+    tx.delete('m');
+    expect(await tx.get('n')).toBe(2);
+    expect(await tx.get('m')).toBeUndefined();
+    expect((await store.get('n'))?.toString()).toBe('1');
+    const changes = tx.changes();
+    expect(changes.map((c) => [c.key, c.value?.toString() ?? null])).toEqual([
+      ['n', '2'],
+      ['m', null],
+    ]);
+    await store.write(changes, 1);
+    expect((await store.get('n'))?.toString()).toBe('2');
+    await store.close();
+  });
+});
