@@ -1,0 +1,146 @@
+import type { Type, types } from 'avsc';
+
+// avsc trusts the block counts of arrays and maps: a corrupt or hostile count of 2^31 makes it
+// allocate and loop that many times even when the buffer ended long before. Input topics take
+// bytes from other teams, so every Avro body is walked once here, with bounds checks, before avsc
+// reads it. Rule: a block may not claim more items than bytes remain. Every item of our schemas
+// takes at least one byte; only arrays of zero-byte items (null, empty records) would be limited.
+
+class MalformedBody extends Error {}
+
+interface Cursor {
+  readonly bytes: Uint8Array;
+  position: number;
+}
+
+const remaining = (cursor: Cursor): number => cursor.bytes.length - cursor.position;
+
+function take(cursor: Cursor, length: number, what: string): void {
+  if (length < 0 || length > remaining(cursor)) {
+    throw new MalformedBody(`${what} of ${length} bytes at byte ${cursor.position} overruns the body`);
+  }
+  cursor.position += length;
+}
+
+/** A zig-zag varint, at most 10 bytes; values beyond 2^53 are refused (JS numbers, like avsc). */
+function readLong(cursor: Cursor): number {
+  let unsigned = 0;
+  let scale = 1;
+  for (let index = 0; index < 10; index += 1) {
+    if (remaining(cursor) === 0) throw new MalformedBody(`varint truncated at byte ${cursor.position}`);
+    const byte = cursor.bytes[cursor.position]!;
+    cursor.position += 1;
+    unsigned += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) {
+      if (unsigned > Number.MAX_SAFE_INTEGER) throw new MalformedBody('long beyond 2^53');
+      return unsigned % 2 === 0 ? unsigned / 2 : -(unsigned + 1) / 2;
+    }
+    scale *= 128;
+  }
+  throw new MalformedBody(`varint longer than 10 bytes at byte ${cursor.position}`);
+}
+
+function readIndex(cursor: Cursor, count: number, what: string): number {
+  const index = readLong(cursor);
+  if (index < 0 || index >= count) throw new MalformedBody(`${what} index ${index} out of range 0..${count - 1}`);
+  return index;
+}
+
+function scanBlocks(cursor: Cursor, scanItem: () => void): void {
+  for (;;) {
+    let count = readLong(cursor);
+    if (count === 0) return;
+    if (count < 0) {
+      count = -count;
+      readLong(cursor); // byte size of the block, only a skipping hint
+    }
+    if (count > remaining(cursor)) {
+      throw new MalformedBody(`block of ${count} items with ${remaining(cursor)} bytes left`);
+    }
+    for (let item = 0; item < count; item += 1) scanItem();
+  }
+}
+
+function scanValue(type: Type, cursor: Cursor): void {
+  const typeName = type.typeName;
+  switch (typeName) {
+    case 'null':
+      return;
+    case 'boolean': {
+      const position = cursor.position;
+      take(cursor, 1, 'boolean');
+      if (cursor.bytes[position]! > 1) throw new MalformedBody(`boolean byte ${cursor.bytes[position]} at ${position}`);
+      return;
+    }
+    case 'int': {
+      const value = readLong(cursor);
+      if (value < -0x8000_0000 || value > 0x7fff_ffff) throw new MalformedBody(`int ${value} out of range`);
+      return;
+    }
+    case 'long':
+      readLong(cursor);
+      return;
+    case 'float':
+      take(cursor, 4, 'float');
+      return;
+    case 'double':
+      take(cursor, 8, 'double');
+      return;
+    case 'bytes':
+    case 'string':
+      take(cursor, readLong(cursor), typeName);
+      return;
+    case 'fixed':
+      take(cursor, (type as types.FixedType).size, 'fixed');
+      return;
+    case 'enum':
+      readIndex(cursor, (type as types.EnumType).symbols.length, 'enum');
+      return;
+    case 'array': {
+      const itemsType = (type as types.ArrayType).itemsType;
+      scanBlocks(cursor, () => scanValue(itemsType, cursor));
+      return;
+    }
+    case 'map': {
+      const valuesType = (type as types.MapType).valuesType as Type;
+      scanBlocks(cursor, () => {
+        take(cursor, readLong(cursor), 'map key');
+        scanValue(valuesType, cursor);
+      });
+      return;
+    }
+    case 'record':
+    case 'error':
+      for (const field of (type as types.RecordType).fields) scanValue(field.type, cursor);
+      return;
+    case 'union:unwrapped':
+    case 'union:wrapped': {
+      const branches = (type as types.UnwrappedUnionType).types;
+      scanValue(branches[readIndex(cursor, branches.length, 'union')]!, cursor);
+      return;
+    }
+    default:
+      if (typeName.startsWith('logical:')) {
+        scanValue((type as types.LogicalType).underlyingType, cursor);
+        return;
+      }
+      throw new MalformedBody(`unsupported Avro type ${typeName}`);
+  }
+}
+
+/**
+ * Checks that `body` is one complete, bounded Avro value of the writer schema `type`.
+ * Returns a description of the first problem, or undefined when the body is well formed.
+ */
+export function findBodyProblem(type: Type, body: Uint8Array): string | undefined {
+  const cursor: Cursor = { bytes: body, position: 0 };
+  try {
+    scanValue(type, cursor);
+  } catch (error) {
+    if (error instanceof MalformedBody) return error.message;
+    if (error instanceof RangeError) return 'value nested too deeply';
+    throw error;
+  }
+  if (remaining(cursor) > 0) return `${remaining(cursor)} bytes of trailing data after the value`;
+  return undefined;
+}
