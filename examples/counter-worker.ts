@@ -50,6 +50,9 @@ driver.start().then(
     process.exit(1);
   },
 );
+let wasReady = false;
 setInterval(() => {
-  if (driver.isReady()) logger.info('ready');
-}, 1_000).unref();
+  const ready = driver.isReady();
+  if (ready !== wasReady) logger.info(ready ? 'ready' : 'not ready');
+  wasReady = ready;
+}, 500).unref();

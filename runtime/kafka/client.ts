@@ -22,9 +22,11 @@ export function createKafka(connection: KafkaConnection, logger: DriverLogger): 
     logCreator:
       () =>
       ({ level, log }) => {
+        // kafkajs logs retriable broker responses (e.g. CONCURRENT_TRANSACTIONS while a fenced
+        // transaction aborts) at ERROR and then retries; what really fails reaches our code as
+        // an exception and is logged there. So its lines are warnings here.
         const { message, ...fields } = log;
-        if (level <= logLevel.ERROR) logger.error(`kafkajs: ${message}`, fields);
-        else logger.warn(`kafkajs: ${message}`, fields);
+        logger.warn(`kafkajs: ${message}`, { ...fields, kafkajsLevel: level <= logLevel.ERROR ? 'error' : 'warn' });
       },
   };
   return new Kafka(config);

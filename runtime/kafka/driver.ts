@@ -27,6 +27,11 @@ export interface KafkaDriverOptions {
   /** How long a fetch may wait for data; bounds latency at low load. */
   readonly maxWaitTimeInMs?: number;
   readonly transactionTimeoutMs?: number;
+  /**
+   * Consumer session timeout. A member killed with SIGKILL keeps its partitions until this
+   * expires, so it bounds fail-over time; heartbeats go out between the steps of a batch.
+   */
+  readonly sessionTimeoutMs?: number;
   /** How often due punctuators are checked. */
   readonly punctuationTickMs?: number;
 }
@@ -115,9 +120,9 @@ class ProcessorRunner {
       partitionAssigners: [CoPartitionedAssigner],
       readUncommitted: false,
       maxWaitTimeInMs: options.maxWaitTimeInMs ?? 250,
-      sessionTimeout: 30_000,
-      rebalanceTimeout: 60_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+      rebalanceTimeout: 30_000,
+      heartbeatInterval: 1_000,
     });
   }
 

@@ -1,0 +1,13 @@
+/** An error the CLI reports as one line and exit code 2 (bad flags, bad input files). */
+export class UsageError extends Error {
+  readonly code = 'USAGE' as const;
+}
+
+/** Exit status and the single line to print for any error reaching the top of a command. */
+export function describeFailure(error: unknown): { line: string; exitCode: number } {
+  if (error instanceof UsageError) return { line: error.message, exitCode: 2 };
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  const firstLine = message.split('\n')[0];
+  return { line: typeof code === 'string' ? `${code}: ${firstLine}` : firstLine, exitCode: typeof code === 'string' && code.startsWith('CONFIG') ? 2 : 1 };
+}

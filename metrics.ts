@@ -1,0 +1,73 @@
+// Every Prometheus metric of the pipeline, declared once (DESIGN.md 5, "Metrics"). Names follow
+// Prometheus conventions: base units (seconds), `_total` for counters.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface PipelineMetrics {
+  readonly registry: Registry;
+  readonly recordsTotal: Counter<'processor' | 'outcome'>;
+  readonly rejectedTotal: Counter<'code'>;
+  readonly merkleBatchLeaves: Histogram<string>;
+  readonly dsseVerifySeconds: Histogram<string>;
+  readonly projectionLagSeconds: Gauge<'topic'>;
+  readonly consumerLag: Gauge<'group' | 'topic' | 'partition'>;
+  readonly airgapStalenessSeconds: Gauge<'tenant'>;
+}
+
+/** Staleness is computed at scrape time, so it grows between bundle imports. */
+export type StalenessSource = () => Iterable<{ readonly tenant: string; readonly seconds: number }>;
+
+export function createMetrics(options: { staleness?: StalenessSource; defaultMetrics?: boolean } = {}): PipelineMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const staleness = options.staleness;
+  return {
+    registry,
+    recordsTotal: new Counter({
+      name: 'ledger_records_total',
+      help: 'Records processed, by processor and outcome (accepted, duplicate, rejected, ...).',
+      labelNames: ['processor', 'outcome'],
+      registers: [registry],
+    }),
+    rejectedTotal: new Counter({
+      name: 'ledger_rejected_total',
+      help: 'Rejected records by rejection code.',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    merkleBatchLeaves: new Histogram({
+      name: 'ledger_merkle_batch_leaves',
+      help: 'Leaves per sealed Merkle batch.',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+      registers: [registry],
+    }),
+    dsseVerifySeconds: new Histogram({
+      name: 'ledger_dsse_verify_seconds',
+      help: 'Time to verify the DSSE signatures of one export.',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+      registers: [registry],
+    }),
+    projectionLagSeconds: new Gauge({
+      name: 'ledger_projection_lag_seconds',
+      help: 'Age of the newest record the projector has applied, per input topic.',
+      labelNames: ['topic'],
+      registers: [registry],
+    }),
+    consumerLag: new Gauge({
+      name: 'ledger_consumer_lag_records',
+      help: 'Records between the committed position and the end of each input partition.',
+      labelNames: ['group', 'topic', 'partition'],
+      registers: [registry],
+    }),
+    airgapStalenessSeconds: new Gauge({
+      name: 'ledger_airgap_staleness_seconds',
+      help: 'Seconds since the newest air-gap bundle timeAnchor of each tenant, computed at scrape time.',
+      labelNames: ['tenant'],
+      registers: [registry],
+      collect() {
+        if (!staleness) return;
+        this.reset();
+        for (const { tenant, seconds } of staleness()) this.set({ tenant }, seconds);
+      },
+    }),
+  };
+}

@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface Worker {
+  readonly child: ChildProcess;
+  /** Every JSON log line the process wrote to stderr so far. */
+  readonly logs: Array<Record<string, unknown>>;
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts a compiled entry point of the project (under dist/) as a child process. */
+export function startWorker(entry: string, env: Record<string, string>): Worker {
+  const child = spawn(process.execPath, [`${repoRoot}dist/${entry}`], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let partial = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    partial += chunk.toString('utf8');
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ level: 'raw', message: line });
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, logs, exited };
+}
+
+export async function killHard(worker: Worker): Promise<void> {
+  worker.child.kill('SIGKILL');
+  await worker.exited;
+}
+
+export async function stopGracefully(worker: Worker): Promise<number | null> {
+  worker.child.kill('SIGTERM');
+  return worker.exited;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` returns true; fails with `what` after `timeoutMs` (a deadline, not a performance bound). */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
