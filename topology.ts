@@ -1,6 +1,8 @@
 // The pipeline's wiring, and the one place that declares topics (partitions, configs),
 // processors and stores (DESIGN.md 1, 2, 6). Names only: the logic lives in processors/.
-import type { ProcessorSpec, StoreSpec, TopicSpec, Topology } from './runtime/topology-types.js';
+import { ValidateProcessor, type ValidatePool } from './processors/validate.js';
+import type { KeyringSource } from './runtime/keyring-source.js';
+import type { ProcessorSpec, TopicSpec, Topology } from './runtime/topology-types.js';
 
 export const TOPICS = {
   exportsCreated: 'orchestrator.export.created',
@@ -36,8 +38,8 @@ export const JSON_INPUT_TOPICS: readonly string[] = [TOPICS.exportsCreated, TOPI
 export function pipelineTopics(partitions: number): TopicSpec[] {
   const avro = (name: string) => ({ kind: 'avro' as const, record: TOPIC_RECORDS[name] });
   return [
-    { name: TOPICS.exportsCreated, partitions, value: { kind: 'raw' }, doc: 'input: exports, JSON or Avro' },
-    { name: TOPICS.airgapBundles, partitions, value: { kind: 'raw' }, doc: 'input: air-gap bundle imports, JSON or Avro' },
+    { name: TOPICS.exportsCreated, partitions, value: { kind: 'raw', record: 'Export' }, doc: 'input: exports, JSON or Avro' },
+    { name: TOPICS.airgapBundles, partitions, value: { kind: 'raw', record: 'AirgapBundleImport' }, doc: 'input: air-gap bundle imports, JSON or Avro' },
     { name: TOPICS.validated, partitions, value: avro(TOPICS.validated), doc: 're-keyed tenantId/runId' },
     { name: TOPICS.rejected, partitions, value: avro(TOPICS.rejected), config: { 'retention.ms': YEAR_MS }, doc: 'dead letters' },
     { name: TOPICS.duplicates, partitions, value: avro(TOPICS.duplicates) },
@@ -48,13 +50,31 @@ export function pipelineTopics(partitions: number): TopicSpec[] {
   ];
 }
 
-export interface PipelineParts {
+/** What the processors need from the outside world; the CLI builds it from config.ts. */
+export interface PipelineDependencies {
   readonly appId: string;
   readonly partitions: number;
-  readonly processors: readonly ProcessorSpec[];
-  readonly stores: readonly StoreSpec[];
+  readonly keyring: KeyringSource;
+  readonly signaturesRequired: boolean;
+  readonly validatePool: ValidatePool | null;
 }
 
-export function pipelineTopology(parts: PipelineParts): Topology {
-  return { appId: parts.appId, topics: pipelineTopics(parts.partitions), stores: parts.stores, processors: parts.processors };
+export const PROCESSOR_NAMES = ['validate'] as const;
+export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
+
+export function pipelineTopology(deps: PipelineDependencies): Topology {
+  const validate: ProcessorSpec = {
+    name: 'validate',
+    inputs: [TOPICS.exportsCreated],
+    outputs: [TOPICS.validated, TOPICS.rejected],
+    stores: [],
+    create: () =>
+      new ValidateProcessor({
+        topics: { input: TOPICS.exportsCreated, validated: TOPICS.validated, rejected: TOPICS.rejected },
+        keyring: deps.keyring,
+        signaturesRequired: deps.signaturesRequired,
+        pool: deps.validatePool,
+      }),
+  };
+  return { appId: deps.appId, topics: pipelineTopics(deps.partitions), stores: [], processors: [validate] };
 }

@@ -1,1 +1,57 @@
-process.stdout.write('ledger: placeholder\n');
+// The `ledger` command line: a thin shell over config, topology and runtime. Every failure is
+// one line on stderr and a non-zero exit; never a stack trace.
+import { describeFailure, UsageError } from './errors.js';
+import { RUN_USAGE, runCommand } from './run.js';
+import { SCHEMAS_USAGE, schemasCommand } from './schemas.js';
+import { TOPICS_USAGE, topicsCommand } from './topics.js';
+import { VALIDATE_USAGE, validateCommand } from './validate.js';
+import { DEMO_USAGE, demoCommand } from './demo.js';
+
+const HELP = `ledger — the Findings Ledger stream pipeline
+
+usage:
+  ${VALIDATE_USAGE}
+  ${RUN_USAGE}
+  ${TOPICS_USAGE}
+  ${SCHEMAS_USAGE}
+  ${DEMO_USAGE}
+  ledger --help
+
+Configuration comes from environment variables (see README.md, "Configuration"); flags override them.
+`;
+
+type Command = (argv: readonly string[]) => Promise<number>;
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  validate: (argv) => validateCommand(argv, { stdin: process.stdin, stdout: process.stdout }),
+  run: runCommand,
+  topics: (argv) => topicsCommand(argv, process.stdout),
+  schemas: (argv) => schemasCommand(argv, process.stdout),
+  demo: demoCommand,
+};
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`ledger: unknown command "${name}" (see ledger --help)`);
+  return command(rest);
+}
+
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+});
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const { line, exitCode } = describeFailure(error);
+    process.stderr.write(`ledger: ${line.replace(/^ledger:? /, '')}\n`);
+    process.exit(exitCode);
+  },
+);

@@ -58,6 +58,16 @@ export class TopicSerde {
     }
   }
 
+  /**
+   * For processors that read raw input and decide late (ProcessorContext.decode): the Avro
+   * record a raw topic declares, or the topic's usual decoding otherwise.
+   */
+  async decodeOnDemand(topic: string, bytes: Buffer): Promise<unknown> {
+    const format = this.format(topic);
+    if (format.kind === 'raw' && format.record) return this.requireAvro(topic).decode(topic, bytes);
+    return this.decode(topic, bytes);
+  }
+
   private requireAvro(topic: string): AvroValueCodec {
     if (!this.avro) throw new SerdeError('SERDE_NO_AVRO_CODEC', `topic ${topic} is Avro but no Avro codec was configured`);
     return this.avro;

@@ -1,7 +1,7 @@
 import { partitionFor } from './partitioner.js';
 import type { TopicSerde } from './serde.js';
 import { changelogTopicName, topicSpec, type ProcessorSpec, type Topology } from './topology-types.js';
-import type { Headers, InputRecord, KeyValueStore, OutputRecord, Processor, ProcessorContext, Punctuator } from './types.js';
+import type { Headers, InputRecord, KeyValueStore, OutcomeSink, OutputRecord, Processor, ProcessorContext, Punctuator } from './types.js';
 import type { ChangelogEntry, StoreBackend, StorePartition } from '../state/store.js';
 import { StoreTransaction } from '../state/transaction.js';
 
@@ -39,6 +39,8 @@ export interface ChangelogWrite {
 export interface UnitOfWork {
   readonly outputs: readonly EncodedOutput[];
   readonly changelog: readonly ChangelogWrite[];
+  /** Outcomes to count once the unit is committed (so a retried batch is not counted twice). */
+  readonly outcomes: ReadonlyArray<{ readonly outcome: string; readonly code?: string }>;
 }
 
 interface PendingOutput {
@@ -61,6 +63,7 @@ export class Task {
   private readonly processor: Processor;
   private transactions = new Map<string, StoreTransaction<unknown>>();
   private pendingOutputs: PendingOutput[] = [];
+  private pendingOutcomes: Array<{ outcome: string; code?: string }> = [];
   private currentTimestamp = 0;
   private readonly schedules: Schedule[] = [];
 
@@ -71,6 +74,7 @@ export class Task {
     private readonly stores: ReadonlyMap<string, StorePartition>,
     private readonly serde: TopicSerde,
     private readonly clock: () => number,
+    private readonly outcomes: OutcomeSink,
   ) {
     this.id = `${spec.name}-${partition}`;
     this.processor = spec.create();
@@ -83,10 +87,11 @@ export class Task {
     backend: StoreBackend;
     serde: TopicSerde;
     clock: () => number;
+    outcomes?: OutcomeSink;
   }): Promise<Task> {
     const stores = new Map<string, StorePartition>();
     for (const name of options.spec.stores) stores.set(name, await options.backend.open(name, options.partition));
-    return new Task(options.topology, options.spec, options.partition, stores, options.serde, options.clock);
+    return new Task(options.topology, options.spec, options.partition, stores, options.serde, options.clock, options.outcomes ?? (() => undefined));
   }
 
   /** Calls the processor's init; separate from open so drivers can restore stores first. */
@@ -112,9 +117,15 @@ export class Task {
     const decoded: InputRecord[] = [];
     for (const raw of records) decoded.push(await this.decode(raw));
     await this.prefetch(decoded);
-    for (const record of decoded) {
-      this.currentTimestamp = record.timestamp;
-      await this.processor.process(record);
+    if (this.processor.processBatch) {
+      // Outputs of a batch processor carry the timestamp of the last record (one unit of work).
+      this.currentTimestamp = decoded.length > 0 ? decoded[decoded.length - 1].timestamp : this.clock();
+      await this.processor.processBatch(decoded);
+    } else {
+      for (const record of decoded) {
+        this.currentTimestamp = record.timestamp;
+        await this.processor.process(record);
+      }
     }
     return this.finishUnit();
   }
@@ -149,6 +160,7 @@ export class Task {
     for (const write of work.changelog) {
       await this.storePartition(write.store).write(write.entries, changelogOffsets.get(write.store) ?? null);
     }
+    for (const { outcome, code } of work.outcomes) this.outcomes(this.spec.name, outcome, code);
   }
 
   async close(): Promise<void> {
@@ -160,6 +172,7 @@ export class Task {
     this.transactions = new Map();
     for (const [name, partition] of this.stores) this.transactions.set(name, new StoreTransaction<unknown>(partition));
     this.pendingOutputs = [];
+    this.pendingOutcomes = [];
   }
 
   private async finishUnit(): Promise<UnitOfWork> {
@@ -169,8 +182,10 @@ export class Task {
       if (tx.size === 0) continue;
       changelog.push({ store, topic: changelogTopicName(this.topology.appId, store), partition: this.partition, entries: tx.changes() });
     }
+    const outcomes = this.pendingOutcomes;
     this.pendingOutputs = [];
-    return { outputs, changelog };
+    this.pendingOutcomes = [];
+    return { outputs, changelog, outcomes };
   }
 
   private async prefetch(records: readonly InputRecord[]): Promise<void> {
@@ -220,7 +235,7 @@ export class Task {
         if (!task.spec.outputs.includes(record.topic)) {
           throw new Error(`processor ${task.spec.name} forwarded to undeclared topic ${record.topic}`);
         }
-        task.pendingOutputs.push({ record, timestamp: task.currentTimestamp });
+        task.pendingOutputs.push({ record, timestamp: record.timestamp ?? task.currentTimestamp });
       },
       store<V>(name: string): KeyValueStore<V> {
         task.transactionOf(name);
@@ -241,7 +256,8 @@ export class Task {
         task.schedules.push({ intervalMs, punctuator, nextMs: task.clock() + intervalMs });
       },
       wallClockMs: () => task.clock(),
-      decode: (topic, bytes) => task.serde.decode(topic, bytes),
+      decode: (topic, bytes) => task.serde.decodeOnDemand(topic, bytes),
+      recordOutcome: (outcome, code) => void task.pendingOutcomes.push(code === undefined ? { outcome } : { outcome, code }),
     };
   }
 }

@@ -4,7 +4,8 @@ import type { Processor } from './types.js';
 export type ValueFormat =
   | { readonly kind: 'avro'; readonly record: string }
   | { readonly kind: 'json' }
-  | { readonly kind: 'raw' };
+  /** Bytes as they came; `record` names the Avro record producers may use (decoded on demand). */
+  | { readonly kind: 'raw'; readonly record?: string };
 
 export interface TopicSpec {
   readonly name: string;

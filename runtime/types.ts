@@ -28,6 +28,8 @@ export interface OutputRecord {
   readonly key: string | null;
   readonly value: unknown;
   readonly headers?: Headers;
+  /** Defaults to the timestamp of the record being processed (or the punctuation time). */
+  readonly timestamp?: number;
 }
 
 /** A processor's view of one state store, scoped to the task's partition and transaction. */
@@ -52,11 +54,22 @@ export interface ProcessorContext {
   wallClockMs(): number;
   /** Decodes a value of a typed topic (for processors that read raw input and decode late). */
   decode(topic: string, bytes: Buffer): Promise<unknown>;
+  /** Counts a record's outcome (ledger_records_total, and ledger_rejected_total by code). */
+  recordOutcome(outcome: string, code?: string): void;
 }
+
+/** Where the runtime reports outcomes (metrics.ts in production, nothing in tests). */
+export type OutcomeSink = (processor: string, outcome: string, code?: string) => void;
 
 export interface Processor<V = unknown> {
   init?(context: ProcessorContext): void | Promise<void>;
   process(record: InputRecord<V>): void | Promise<void>;
+  /**
+   * Optional: a whole batch at once (records of one partition, in offset order), for processors
+   * that can work on records in parallel; it must forward in record order. When present the
+   * runtime calls it instead of `process`.
+   */
+  processBatch?(records: ReadonlyArray<InputRecord<V>>): Promise<void>;
   /**
    * Store keys a record will read, so the runtime can fetch a whole batch's keys in one
    * multi-get before processing (optional; a get of an unfetched key still works).

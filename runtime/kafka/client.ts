@@ -9,6 +9,12 @@ export interface KafkaConnection {
 }
 
 /** The one place that builds a kafkajs client; its log lines go through our logger. */
+/** Warnings kafkajs prints for choices we made on purpose (see KAFKA-NOTES.md). */
+const EXPECTED_WARNINGS = [
+  'switched default partitioner', // we compute partitions ourselves (runtime/partitioner.ts)
+  'Limiting retries for the idempotent producer', // kafkajs always passes a retry object
+];
+
 export function createKafka(connection: KafkaConnection, logger: DriverLogger): Kafka {
   const config: KafkaConfig = {
     clientId: connection.clientId,
@@ -26,6 +32,7 @@ export function createKafka(connection: KafkaConnection, logger: DriverLogger): 
         // transaction aborts) at ERROR and then retries; what really fails reaches our code as
         // an exception and is logged there. So its lines are warnings here.
         const { message, ...fields } = log;
+        if (EXPECTED_WARNINGS.some((w) => message.includes(w))) return;
         logger.warn(`kafkajs: ${message}`, { ...fields, kafkajsLevel: level <= logLevel.ERROR ? 'error' : 'warn' });
       },
   };
@@ -33,8 +40,9 @@ export function createKafka(connection: KafkaConnection, logger: DriverLogger): 
 }
 
 /** One JSON line per event on stderr: greppable, and never a stack trace. */
-export function jsonLineLogger(component: string, out: NodeJS.WritableStream = process.stderr): DriverLogger {
+export function jsonLineLogger(component: string, out: NodeJS.WritableStream = process.stderr, options: { quietInfo?: boolean } = {}): DriverLogger {
   const write = (level: string, message: string, fields?: Record<string, unknown>): void => {
+    if (options.quietInfo && level === 'info') return;
     out.write(`${JSON.stringify({ time: new Date().toISOString(), level, component, message, ...fields })}\n`);
   };
   return {

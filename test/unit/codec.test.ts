@@ -81,7 +81,7 @@ const SAMPLES: Record<string, unknown> = {
   Export: { ...exportBody, signatures },
   ValidatedExport: {
     tenantId: 'acme', runId: exportBody.runId, status: 'running', idempotencyKey: hash('b'), contentHash: hash('c'),
-    dsseDigest: hash('d'), export: exportBody, signatures, source,
+    dsseDigest: hash('d'), export: exportBody, signatures, source, originalBytes: Buffer.from('{"runId":"…"}'),
   },
   Rejection: {
     code: 'ERR_MALFORMED', message: 'not JSON', stage: 'validate', runId: null, tenantId: null, source,

@@ -16,7 +16,7 @@ const EXPECTED_FIELDS: Record<string, string[]> = {
   ExportSignature: ['type', 'keyId', 'signature'],
   ExportBody: EXPORT_BODY_FIELDS,
   Export: [...EXPORT_BODY_FIELDS.slice(0, 12), 'signatures', 'bundleId', 'scanId'],
-  ValidatedExport: ['tenantId', 'runId', 'status', 'idempotencyKey', 'contentHash', 'dsseDigest', 'export', 'signatures', 'source'],
+  ValidatedExport: ['tenantId', 'runId', 'status', 'idempotencyKey', 'contentHash', 'dsseDigest', 'export', 'signatures', 'source', 'originalBytes'],
   Rejection: ['code', 'message', 'stage', 'runId', 'tenantId', 'source', 'originalBytes', 'originalDigest', 'originalSize'],
   Duplicate: ['code', 'tenantId', 'runId', 'status', 'idempotencyKey', 'contentHash', 'dsseDigest', 'source'],
   LedgerEvent: ['eventId', 'type', 'tenantId', 'runId', 'status', 'idempotencyKey', 'contentHash', 'dsseDigest', 'export', 'source', 'eventHash'],

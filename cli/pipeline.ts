@@ -1,0 +1,72 @@
+// Assembles the pipeline from configuration: keyring, worker pool, topology, codec, serde.
+// Shared by `ledger run`, `ledger topics`, `ledger schemas register` and the demo.
+import { availableParallelism } from 'node:os';
+import type { LedgerConfig } from '../config.js';
+import { ConfigError } from '../config.js';
+import { Keyring } from '../contracts/keyring.js';
+import { poolConfig, type ValidatePool } from '../processors/validate.js';
+import type { ValidateItem } from '../processors/validate-core.js';
+import type { WorkerConfig } from '../processors/validate-worker.js';
+import type { ValidationResult } from '../contracts/export.js';
+import { createValueCodec, SchemaCatalog, type AvroValueCodec } from '../runtime/codec.js';
+import type { DriverLogger } from '../runtime/kafka/driver.js';
+import { KeyringSource } from '../runtime/keyring-source.js';
+import { TopicSerde } from '../runtime/serde.js';
+import type { Topology } from '../runtime/topology-types.js';
+import { compiledModuleUrl, WorkerPool } from '../runtime/worker-pool.js';
+import { JSON_INPUT_TOPICS, pipelineTopology, TOPIC_RECORDS } from '../topology.js';
+
+export interface Pipeline {
+  readonly topology: Topology;
+  readonly codec: AvroValueCodec;
+  readonly serde: TopicSerde;
+  readonly keyring: KeyringSource;
+  readonly pool: ValidatePool | null;
+  close(): Promise<void>;
+}
+
+export function loadKeyring(config: LedgerConfig, logger: DriverLogger, options: { watch?: boolean } = {}): KeyringSource {
+  if (config.keyringPath) return KeyringSource.fromFile(config.keyringPath, logger, options);
+  if (config.signaturesRequired) {
+    throw new ConfigError('LEDGER_KEYRING (or --keys) is required while signatures are required; set LEDGER_ALLOW_UNSIGNED=true to accept unsigned exports');
+  }
+  return KeyringSource.fixed(new Keyring([]));
+}
+
+export function createCodec(config: LedgerConfig): AvroValueCodec {
+  return createValueCodec({
+    catalog: SchemaCatalog.load(),
+    topics: TOPIC_RECORDS,
+    jsonTopics: JSON_INPUT_TOPICS,
+    ...(config.schemaRegistry ? { registry: config.schemaRegistry } : {}),
+  });
+}
+
+export function buildPipeline(config: LedgerConfig, logger: DriverLogger, options: { workers?: number; watchKeyring?: boolean } = {}): Pipeline {
+  const keyring = loadKeyring(config, logger, { watch: options.watchKeyring });
+  const workers = options.workers ?? availableParallelism();
+  const pool =
+    workers > 0
+      ? new WorkerPool<WorkerConfig, ValidateItem, ValidationResult>(compiledModuleUrl(import.meta.url, '../processors/validate-worker.js'), workers, poolConfig(keyring, config.signaturesRequired))
+      : null;
+  if (pool) keyring.onChange(() => pool.configure(poolConfig(keyring, config.signaturesRequired)));
+  const topology = pipelineTopology({
+    appId: config.appId,
+    partitions: config.partitions,
+    keyring,
+    signaturesRequired: config.signaturesRequired,
+    validatePool: pool,
+  });
+  const codec = createCodec(config);
+  return {
+    topology,
+    codec,
+    serde: new TopicSerde(topology, codec),
+    keyring,
+    pool,
+    async close() {
+      keyring.close();
+      await pool?.close();
+    },
+  };
+}

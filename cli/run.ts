@@ -1,0 +1,72 @@
+import { loadConfig } from '../config.js';
+import { createMetrics } from '../metrics.js';
+import { startHttpServer } from '../runtime/http.js';
+import { createKafka, jsonLineLogger } from '../runtime/kafka/client.js';
+import { KafkaDriver } from '../runtime/kafka/driver.js';
+import { RocksDbBackend } from '../state/rocksdb.js';
+import { PROCESSOR_NAMES } from '../topology.js';
+import { parseFlags } from './args.js';
+import { UsageError } from './errors.js';
+import { buildPipeline } from './pipeline.js';
+
+export const RUN_USAGE = `ledger run [--processors ${PROCESSOR_NAMES.join(',')}] [--keys FILE] [--allow-unsigned] [--metrics-port N]`;
+
+/**
+ * `ledger run`: the streaming pipeline on Kafka. Runs the chosen processors in this process;
+ * more instances with the same LEDGER_APP_ID share the partitions. SIGTERM/SIGINT finish the
+ * transaction in flight and close the stores; SIGHUP reloads the keyring.
+ */
+export async function runCommand(argv: readonly string[]): Promise<number> {
+  const flags = parseFlags('run', argv, {
+    processors: { type: 'string' },
+    keys: { type: 'string' },
+    'allow-unsigned': { type: 'boolean' },
+    'metrics-port': { type: 'string' },
+  });
+  const processors = parseProcessors(flags.processors);
+  const config = loadConfig(process.env, {
+    ...(flags.keys !== undefined ? { LEDGER_KEYRING: flags.keys } : {}),
+    ...(flags['allow-unsigned'] ? { LEDGER_ALLOW_UNSIGNED: 'true' } : {}),
+    ...(flags['metrics-port'] !== undefined ? { METRICS_PORT: flags['metrics-port'] } : {}),
+  });
+  const logger = jsonLineLogger('ledger');
+  const pipeline = buildPipeline(config, logger);
+  const metrics = createMetrics();
+  await pipeline.codec.registerAll();
+  const driver = new KafkaDriver({
+    topology: pipeline.topology,
+    kafka: createKafka(config.kafka, logger),
+    backend: new RocksDbBackend(config.stateDir),
+    serde: pipeline.serde,
+    processors,
+    logger,
+    outcomes: (processor, outcome, code) => {
+      metrics.recordsTotal.inc({ processor, outcome });
+      if (code) metrics.rejectedTotal.inc({ code });
+    },
+  });
+  const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady() });
+  process.on('SIGHUP', () => void pipeline.keyring.reload());
+  await driver.start();
+  logger.info('pipeline running', { processors, metricsPort: config.metricsPort, registry: config.schemaRegistry ? 'confluent' : 'single-object' });
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  logger.info('stopping');
+  await driver.stop();
+  await pipeline.close();
+  await new Promise((r) => server.close(r));
+  return 0;
+}
+
+function parseProcessors(value: string | undefined): string[] {
+  if (value === undefined) return [...PROCESSOR_NAMES];
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(PROCESSOR_NAMES as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new UsageError(`ledger run: --processors takes a comma-separated subset of ${PROCESSOR_NAMES.join(',')}${unknown.length ? `; unknown: ${unknown.join(',')}` : ''}`);
+  }
+  return names;
+}

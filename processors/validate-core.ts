@@ -1,0 +1,95 @@
+// The validate stage as a pure function over one input record: the export contract
+// (contracts/export.ts, DESIGN.md 3.3) plus what the stream adds — Avro inputs, the record's
+// source coordinates, and the two output shapes (ValidatedExport, Rejection). Shared by the
+// processor, its worker threads and the offline `ledger validate`.
+import { sha256Digest } from '../contracts/digests.js';
+import { MAX_EXPORT_BYTES, validateExport, type ExportBody, type ValidationResult } from '../contracts/export.js';
+import { Keyring, type KeyringKey } from '../contracts/keyring.js';
+import type { SourceCoordinates } from '../runtime/types.js';
+
+export interface ValidateItem {
+  readonly bytes: Uint8Array;
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  /** The decoded record when the value was Avro; a string when it could not be decoded. */
+  readonly decoded?: unknown;
+  readonly undecodable?: string;
+}
+
+export interface ValidateSettings {
+  readonly keyring: Keyring;
+  readonly signaturesRequired: boolean;
+}
+
+export function validateItem(item: ValidateItem, settings: ValidateSettings): ValidationResult {
+  if (item.bytes.byteLength <= MAX_EXPORT_BYTES && item.undecodable !== undefined) {
+    return { ok: false, code: 'ERR_MALFORMED', message: `record value is not decodable Avro: ${item.undecodable}` };
+  }
+  return validateExport(
+    { bytes: item.bytes, headers: item.headers, ...(item.decoded === undefined ? {} : { decoded: item.decoded }) },
+    { keyring: settings.keyring, signaturesRequired: settings.signaturesRequired },
+  );
+}
+
+const OPTIONAL_BODY_FIELDS = ['jobType', 'policyHash', 'completedAt', 'manifestPath', 'logsPath', 'environment', 'bundleId', 'scanId'] as const;
+
+/** The ExportBody as the Avro record holds it: absent optional fields become null. */
+export function avroExportBody(body: ExportBody): Record<string, unknown> {
+  const value: Record<string, unknown> = { ...body };
+  for (const field of OPTIONAL_BODY_FIELDS) if (value[field] === undefined) value[field] = null;
+  return value;
+}
+
+export const runKey = (tenantId: string, runId: string): string => `${tenantId}/${runId}`;
+
+export function validatedValue(result: Extract<ValidationResult, { ok: true }>, source: SourceCoordinates, original: Uint8Array): Record<string, unknown> {
+  return {
+    tenantId: result.tenantId,
+    runId: result.runId,
+    status: result.exportBody.status,
+    idempotencyKey: result.idempotencyKey,
+    contentHash: result.contentHash,
+    dsseDigest: result.dsseDigest,
+    export: avroExportBody(result.exportBody),
+    signatures: result.export.signatures ? result.export.signatures.map((s) => ({ type: s.type, keyId: s.keyId, signature: s.signature })) : null,
+    source,
+    originalBytes: Buffer.from(original),
+  };
+}
+
+/** A Rejection of DESIGN.md 3.4: code, stage, ids when known, source, original bytes (digest only when oversized). */
+export function rejectionValue(options: {
+  code: string;
+  message: string;
+  stage: 'validate' | 'dedupe' | 'airgap';
+  runId?: string | null;
+  tenantId?: string | null;
+  source: SourceCoordinates;
+  original: Uint8Array;
+}): Record<string, unknown> {
+  const oversized = options.original.byteLength > MAX_EXPORT_BYTES;
+  return {
+    code: options.code,
+    message: options.message,
+    stage: options.stage,
+    runId: options.runId ?? null,
+    tenantId: options.tenantId ?? null,
+    source: options.source,
+    originalBytes: oversized ? null : Buffer.from(options.original),
+    originalDigest: sha256Digest(options.original),
+    originalSize: options.original.byteLength,
+  };
+}
+
+/** The keyring as plain data, to hand to worker threads. */
+export interface TransferableKey {
+  readonly keyId: string;
+  readonly publicKey: Uint8Array;
+  readonly status: KeyringKey['status'];
+  readonly tenants: readonly string[] | null;
+}
+
+export const keyringToTransfer = (keyring: Keyring): TransferableKey[] =>
+  [...keyring.keys()].map((k) => ({ keyId: k.keyId, publicKey: new Uint8Array(k.publicKey), status: k.status, tenants: k.tenants ? [...k.tenants] : null }));
+
+export const keyringFromTransfer = (keys: readonly TransferableKey[]): Keyring =>
+  new Keyring(keys.map((k) => ({ keyId: k.keyId, publicKey: Buffer.from(k.publicKey), status: k.status, tenants: k.tenants ? new Set(k.tenants) : null })));

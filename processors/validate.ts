@@ -1,0 +1,105 @@
+// The validate processor (DESIGN.md 3): every export ends as a ValidatedExport re-keyed to
+// tenantId/runId, or as a Rejection carrying code, message, source and the original bytes.
+// The checks themselves are contracts/export.ts; this module is the stream around them.
+import type { ValidationResult } from '../contracts/export.js';
+import { MAX_EXPORT_BYTES } from '../contracts/export.js';
+import { detectFormat } from '../runtime/codec.js';
+import type { KeyringSource } from '../runtime/keyring-source.js';
+import type { InputRecord, Processor, ProcessorContext } from '../runtime/types.js';
+import type { WorkerPool } from '../runtime/worker-pool.js';
+import { keyringToTransfer, rejectionValue, runKey, validatedValue, validateItem, type ValidateItem } from './validate-core.js';
+import type { WorkerConfig } from './validate-worker.js';
+
+export interface ValidateTopics {
+  readonly input: string;
+  readonly validated: string;
+  readonly rejected: string;
+}
+
+export type ValidatePool = WorkerPool<WorkerConfig, ValidateItem, ValidationResult>;
+
+export interface ValidateOptions {
+  readonly topics: ValidateTopics;
+  readonly keyring: KeyringSource;
+  readonly signaturesRequired: boolean;
+  /** Worker threads shared by all validate tasks of the process (null: validate inline). */
+  readonly pool: ValidatePool | null;
+}
+
+/** Below this many records a batch is validated inline: a worker round trip costs more. */
+const MIN_RECORDS_FOR_POOL = 8;
+
+export class ValidateProcessor implements Processor<Buffer> {
+  private context!: ProcessorContext;
+
+  constructor(private readonly options: ValidateOptions) {}
+
+  init(context: ProcessorContext): void {
+    this.context = context;
+  }
+
+  process(record: InputRecord<Buffer>): Promise<void> {
+    return this.processBatch([record]);
+  }
+
+  async processBatch(records: ReadonlyArray<InputRecord<Buffer>>): Promise<void> {
+    const items = await Promise.all(records.map((r) => this.toItem(r)));
+    const results = await this.validate(items);
+    records.forEach((record, i) => this.emit(record, results[i]));
+  }
+
+  private async validate(items: readonly ValidateItem[]): Promise<readonly ValidationResult[]> {
+    const { pool, keyring, signaturesRequired } = this.options;
+    if (pool && items.length >= MIN_RECORDS_FOR_POOL) return pool.map(items);
+    const settings = { keyring: keyring.current(), signaturesRequired };
+    return items.map((item) => validateItem(item, settings));
+  }
+
+  /** Avro values are decoded here (the codec lives on this thread); JSON is parsed by the contract. */
+  private async toItem(record: InputRecord<Buffer>): Promise<ValidateItem> {
+    const bytes = record.raw ?? Buffer.alloc(0);
+    const base = { bytes, headers: record.headers };
+    // #1 before any parsing work: an oversized value is never decoded.
+    if (bytes.byteLength > MAX_EXPORT_BYTES) return base;
+    const format = detectFormat(bytes);
+    if (format !== 'single-object' && format !== 'confluent') return base;
+    try {
+      return { ...base, decoded: plainObject(await this.context.decode(record.topic, bytes)) };
+    } catch (error) {
+      return { ...base, undecodable: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  private emit(record: InputRecord<Buffer>, result: ValidationResult): void {
+    const source = { topic: record.topic, partition: record.partition, offset: record.offset };
+    const original = record.raw ?? Buffer.alloc(0);
+    if (result.ok) {
+      this.context.forward({
+        topic: this.options.topics.validated,
+        key: runKey(result.tenantId, result.runId),
+        value: validatedValue(result, source, original),
+        timestamp: record.timestamp,
+      });
+      this.context.recordOutcome('validated');
+      return;
+    }
+    const known = result.tenantId !== undefined && result.runId !== undefined;
+    this.context.forward({
+      topic: this.options.topics.rejected,
+      key: known ? runKey(result.tenantId as string, result.runId as string) : null,
+      value: rejectionValue({ code: result.code, message: result.message, stage: 'validate', runId: result.runId, tenantId: result.tenantId, source, original }),
+      timestamp: record.timestamp,
+    });
+    this.context.recordOutcome('rejected', result.code);
+  }
+}
+
+/** avsc records carry a generated prototype; the contract wants plain JSON-like data. */
+function plainObject(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value)) as unknown;
+}
+
+export const poolConfig = (keyring: KeyringSource, signaturesRequired: boolean): WorkerConfig => ({
+  keys: keyringToTransfer(keyring.current()),
+  signaturesRequired,
+});
