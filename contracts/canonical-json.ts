@@ -21,11 +21,12 @@ export class CanonicalJsonError extends Error {
 /** Nesting bound: the walk recurses, and attacker-shaped input must not exhaust the stack. */
 export const MAX_CANONICAL_DEPTH = 1000;
 
-// With the u flag a well-formed surrogate pair is one code point, so only lone halves match.
-const LONE_SURROGATE = /\p{Cs}/u;
+// String.prototype.isWellFormed (ES2024, native since Node 20) is false exactly when a lone
+// surrogate half is present; it is several times faster than a /\p{Cs}/u scan on long strings.
+const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
 
 export function hasLoneSurrogate(text: string): boolean {
-  return LONE_SURROGATE.test(text);
+  return !isWellFormed.call(text);
 }
 
 function canonicalString(text: string): string {

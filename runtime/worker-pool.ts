@@ -28,7 +28,6 @@ export class WorkerPool<Config, Item, Result> {
         else pending.resolve(message.results);
       });
       worker.on('error', (error) => this.failAll(error));
-      worker.unref();
       return worker;
     });
     this.configure(config);
