@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { loadConfig } from '../../../config.js';
 import { sha256Digest } from '../../../contracts/digests.js';
 import { exportStream, generateDemoKeys, keyringDocument, signedExport } from '../../../examples/exports.js';
@@ -117,6 +118,39 @@ describe('validate processor', () => {
     // The labelled expectations of the generator hold.
     const expected = Object.fromEntries(stream.map((r, i) => [i, r.expect]));
     expect(Object.values(byCoordinate(b)).filter((c) => c !== 'OK').length).toBe(Object.values(expected).filter((c) => c !== 'OK').length);
+  });
+});
+
+describe('validate processor under fuzzing', () => {
+  it('puts every random or mutated value on exactly one output topic and never throws', async () => {
+    const { driver, pipeline } = await setup();
+    const valid = Buffer.from(JSON.stringify(signedExport(spec, keys.active)));
+    const avro = await pipeline.codec.encode(TOPICS.exportsCreated, signedExport(spec, keys.active));
+    const mutate = (base: Buffer) =>
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }).map((edits) => {
+        const copy = Buffer.from(base);
+        for (const [at, byte] of edits) copy[at % copy.length] = byte;
+        return copy;
+      });
+    const values = fc.oneof(
+      fc.uint8Array({ maxLength: 300 }).map((u) => Buffer.from(u)),
+      fc.json().map((j) => Buffer.from(j)),
+      mutate(valid),
+      mutate(avro),
+      fc.integer({ min: 1, max: 5_000 }).map((depth) => Buffer.from('['.repeat(depth) + ']'.repeat(depth))),
+      fc.constant(Buffer.concat([Buffer.from([0xc3, 0x01]), Buffer.alloc(8, 0xab), Buffer.from([0x02, 0x41])])),
+    );
+    const samples = fc.sample(values, { numRuns: 600, seed: 4242 });
+    await driver.pipeAll(TOPICS.exportsCreated, samples.map((value) => ({ value, partition: 0 })));
+    const decided = [...driver.records(TOPICS.validated), ...driver.records(TOPICS.rejected)];
+    expect(decided).toHaveLength(samples.length);
+    const sources = await Promise.all(
+      decided.map(async (r) => {
+        const topic = driver.records(TOPICS.validated).includes(r) ? TOPICS.validated : TOPICS.rejected;
+        return ((await pipeline.codec.decode(topic, r.value ?? Buffer.alloc(0))) as { source: { offset: number } }).source.offset;
+      }),
+    );
+    expect(new Set(sources).size).toBe(samples.length);
   });
 });
 
