@@ -33,6 +33,7 @@ export interface LedgerConfig {
   readonly signingKeyId: string | null;
   readonly metricsPort: number;
   readonly freshnessThresholdSeconds: number;
+  readonly dedupeRetentionSeconds: number;
   readonly merkleBatchSize: number;
   readonly merkleBatchMaxWaitMs: number;
 }
@@ -57,6 +58,7 @@ export const SETTINGS = [
   ['LEDGER_SIGNING_KEY_ID', '', 'key id written into Merkle roots'],
   ['METRICS_PORT', '9464', 'HTTP port of /metrics, /healthz, /readyz and the query API'],
   ['AIRGAP_FRESHNESS_THRESHOLD_SECONDS', '604800', 'staleness over which a tenant is blocked (ERR_AIRGAP_STALE)'],
+  ['LEDGER_DEDUPE_RETENTION_SECONDS', '0', 'forget terminal runs after this long (0: keep forever); a replay after that counts as new'],
   ['LEDGER_MERKLE_BATCH_SIZE', '256', 'leaves per sealed Merkle batch'],
   ['LEDGER_MERKLE_BATCH_MAX_WAIT_MS', '1000', 'wall time after which an open batch seals'],
 ] as const;
@@ -85,6 +87,7 @@ export function loadConfig(env: ConfigSource = process.env, overrides: ConfigSou
     signingKeyId: read('LEDGER_SIGNING_KEY_ID') || null,
     metricsPort: parseInteger('METRICS_PORT', read('METRICS_PORT'), 0, 65535),
     freshnessThresholdSeconds: parseInteger('AIRGAP_FRESHNESS_THRESHOLD_SECONDS', read('AIRGAP_FRESHNESS_THRESHOLD_SECONDS'), 1, 10 * 365 * 86400),
+    dedupeRetentionSeconds: parseInteger('LEDGER_DEDUPE_RETENTION_SECONDS', read('LEDGER_DEDUPE_RETENTION_SECONDS'), 0, 100 * 365 * 86400),
     merkleBatchSize: parseInteger('LEDGER_MERKLE_BATCH_SIZE', read('LEDGER_MERKLE_BATCH_SIZE'), 1, 1 << 20),
     merkleBatchMaxWaitMs: parseInteger('LEDGER_MERKLE_BATCH_MAX_WAIT_MS', read('LEDGER_MERKLE_BATCH_MAX_WAIT_MS'), 1, 3_600_000),
   };

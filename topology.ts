@@ -1,5 +1,6 @@
 // The pipeline's wiring, and the one place that declares topics (partitions, configs),
 // processors and stores (DESIGN.md 1, 2, 6). Names only: the logic lives in processors/.
+import { DedupeProcessor, RUNS_STORE } from './processors/dedupe.js';
 import { ValidateProcessor, type ValidatePool } from './processors/validate.js';
 import type { KeyringSource } from './runtime/keyring-source.js';
 import type { ProcessorSpec, TopicSpec, Topology } from './runtime/topology-types.js';
@@ -57,9 +58,11 @@ export interface PipelineDependencies {
   readonly keyring: KeyringSource;
   readonly signaturesRequired: boolean;
   readonly validatePool: ValidatePool | null;
+  /** Terminal runs are forgotten after this long (0: kept forever). */
+  readonly dedupeRetentionMs: number;
 }
 
-export const PROCESSOR_NAMES = ['validate'] as const;
+export const PROCESSOR_NAMES = ['validate', 'dedupe'] as const;
 export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
 
 export function pipelineTopology(deps: PipelineDependencies): Topology {
@@ -76,5 +79,21 @@ export function pipelineTopology(deps: PipelineDependencies): Topology {
         pool: deps.validatePool,
       }),
   };
-  return { appId: deps.appId, topics: pipelineTopics(deps.partitions), stores: [], processors: [validate] };
+  const dedupe: ProcessorSpec = {
+    name: 'dedupe',
+    inputs: [TOPICS.validated],
+    outputs: [TOPICS.events, TOPICS.duplicates, TOPICS.rejected],
+    stores: [RUNS_STORE],
+    create: () =>
+      new DedupeProcessor({
+        topics: { events: TOPICS.events, duplicates: TOPICS.duplicates, rejected: TOPICS.rejected },
+        terminalRetentionMs: deps.dedupeRetentionMs,
+      }),
+  };
+  return {
+    appId: deps.appId,
+    topics: pipelineTopics(deps.partitions),
+    stores: [{ name: RUNS_STORE, doc: 'per tenantId/runId: idempotencyKey, status, contentHash per status' }],
+    processors: [validate, dedupe],
+  };
 }

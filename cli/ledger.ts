@@ -6,11 +6,13 @@ import { SCHEMAS_USAGE, schemasCommand } from './schemas.js';
 import { TOPICS_USAGE, topicsCommand } from './topics.js';
 import { VALIDATE_USAGE, validateCommand } from './validate.js';
 import { DEMO_USAGE, demoCommand } from './demo.js';
+import { REPLAY_USAGE, replayCommand } from './replay.js';
 
 const HELP = `ledger — the Findings Ledger stream pipeline
 
 usage:
   ${VALIDATE_USAGE}
+  ${REPLAY_USAGE}
   ${RUN_USAGE}
   ${TOPICS_USAGE}
   ${SCHEMAS_USAGE}
@@ -25,6 +27,7 @@ type Command = (argv: readonly string[]) => Promise<number>;
 const COMMANDS: Readonly<Record<string, Command>> = {
   validate: (argv) => validateCommand(argv, { stdin: process.stdin, stdout: process.stdout }),
   run: runCommand,
+  replay: replayCommand,
   topics: (argv) => topicsCommand(argv, process.stdout),
   schemas: (argv) => schemasCommand(argv, process.stdout),
   demo: demoCommand,

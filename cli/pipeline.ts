@@ -56,6 +56,7 @@ export function buildPipeline(config: LedgerConfig, logger: DriverLogger, option
     keyring,
     signaturesRequired: config.signaturesRequired,
     validatePool: pool,
+    dedupeRetentionMs: config.dedupeRetentionSeconds * 1000,
   });
   const codec = createCodec(config);
   return {

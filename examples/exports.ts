@@ -100,7 +100,7 @@ export function exportStream(options: { count: number; keys: DemoKeys; tenants?:
   const out: StreamRecord[] = [];
   let invalid = 0;
   for (let i = 0; out.length < options.count; i++) {
-    const tenantId = tenants[i % tenants.length];
+    const tenantId = tenants[Math.floor(i / 3) % tenants.length];
     const spec: ExportSpec = { tenantId, runSeed: `${seed}:${Math.floor(i / 3)}`, status: statuses[i % 3], approxBytes: options.approxBytes };
     const key = `${tenantId}/${seededUuid(spec.runSeed)}`;
     if (i % 20 === 19) {
