@@ -1,6 +1,7 @@
 // Every Prometheus metric of the pipeline, declared once (DESIGN.md 5, "Metrics"). Names follow
 // Prometheus conventions: base units (seconds), `_total` for counters.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { MetricsSink } from './runtime/types.js';
 
 export interface PipelineMetrics {
   readonly registry: Registry;
@@ -69,5 +70,19 @@ export function createMetrics(options: { staleness?: StalenessSource; defaultMet
         for (const { tenant, seconds } of staleness()) this.set({ tenant }, seconds);
       },
     }),
+  };
+}
+
+/** The runtime's committed outcomes and observations, into these metrics. */
+export function metricsSink(metrics: PipelineMetrics): MetricsSink {
+  return {
+    outcome(processor, outcome, code) {
+      metrics.recordsTotal.inc({ processor, outcome });
+      if (code) metrics.rejectedTotal.inc({ code });
+    },
+    observe(_processor, name, value) {
+      if (name === 'merkle_batch_leaves') metrics.merkleBatchLeaves.observe(value);
+      else metrics.dsseVerifySeconds.observe(value);
+    },
   };
 }

@@ -1,6 +1,7 @@
 // The pipeline's wiring, and the one place that declares topics (partitions, configs),
 // processors and stores (DESIGN.md 1, 2, 6). Names only: the logic lives in processors/.
 import { DedupeProcessor, RUNS_STORE } from './processors/dedupe.js';
+import { MERKLE_STORE, MerkleProcessor } from './processors/merkle.js';
 import { ValidateProcessor, type ValidatePool } from './processors/validate.js';
 import type { KeyringSource } from './runtime/keyring-source.js';
 import type { ProcessorSpec, TopicSpec, Topology } from './runtime/topology-types.js';
@@ -60,9 +61,16 @@ export interface PipelineDependencies {
   readonly validatePool: ValidatePool | null;
   /** Terminal runs are forgotten after this long (0: kept forever). */
   readonly dedupeRetentionMs: number;
+  /** Merkle sealing; null when no signing key is configured (the merkle stage is then absent). */
+  readonly merkle: {
+    readonly batchSize: number;
+    readonly batchMaxWaitMs: number;
+    readonly keyId: string;
+    readonly sign: (message: Buffer) => Buffer;
+  } | null;
 }
 
-export const PROCESSOR_NAMES = ['validate', 'dedupe'] as const;
+export const PROCESSOR_NAMES = ['validate', 'dedupe', 'merkle'] as const;
 export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
 
 export function pipelineTopology(deps: PipelineDependencies): Topology {
@@ -90,10 +98,21 @@ export function pipelineTopology(deps: PipelineDependencies): Topology {
         terminalRetentionMs: deps.dedupeRetentionMs,
       }),
   };
+  const merkleDeps = deps.merkle;
+  const merkle: ProcessorSpec | null = merkleDeps && {
+    name: 'merkle',
+    inputs: [TOPICS.events],
+    outputs: [TOPICS.merkleRoots],
+    stores: [MERKLE_STORE],
+    create: () => new MerkleProcessor({ topics: { roots: TOPICS.merkleRoots }, ...merkleDeps }),
+  };
   return {
     appId: deps.appId,
     topics: pipelineTopics(deps.partitions),
-    stores: [{ name: RUNS_STORE, doc: 'per tenantId/runId: idempotencyKey, status, contentHash per status' }],
-    processors: [validate, dedupe],
+    stores: [
+      { name: RUNS_STORE, doc: 'per tenantId/runId: idempotencyKey, status, contentHash per status' },
+      ...(merkle ? [{ name: MERKLE_STORE, doc: 'per partition: the open batch, next batchSeq, previous signature' }] : []),
+    ],
+    processors: merkle ? [validate, dedupe, merkle] : [validate, dedupe],
   };
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { logLevel, Kafka } from 'kafkajs';
 import { loadConfig } from '../config.js';
 import { generateDemoKeys, exportStream, keyringDocument } from '../examples/exports.js';
-import { createMetrics } from '../metrics.js';
+import { createMetrics, metricsSink } from '../metrics.js';
 import { startHttpServer } from '../runtime/http.js';
 import { createKafka, jsonLineLogger } from '../runtime/kafka/client.js';
 import { KafkaDriver } from '../runtime/kafka/driver.js';
@@ -84,10 +84,7 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
     backend: new RocksDbBackend(config.stateDir),
     serde: pipeline.serde,
     logger,
-    outcomes: (processor, outcome, code) => {
-      metrics.recordsTotal.inc({ processor, outcome });
-      if (code) metrics.rejectedTotal.inc({ code });
-    },
+    metrics: metricsSink(metrics),
   });
   const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady() });
   await driver.start();

@@ -7,12 +7,16 @@ import { TOPICS_USAGE, topicsCommand } from './topics.js';
 import { VALIDATE_USAGE, validateCommand } from './validate.js';
 import { DEMO_USAGE, demoCommand } from './demo.js';
 import { REPLAY_USAGE, replayCommand } from './replay.js';
+import { PROVE_USAGE, proveCommand } from './prove.js';
+import { VERIFY_USAGE, verifyCommand } from './verify.js';
 
 const HELP = `ledger — the Findings Ledger stream pipeline
 
 usage:
   ${VALIDATE_USAGE}
   ${REPLAY_USAGE}
+  ${PROVE_USAGE}
+  ${VERIFY_USAGE}
   ${RUN_USAGE}
   ${TOPICS_USAGE}
   ${SCHEMAS_USAGE}
@@ -28,6 +32,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   validate: (argv) => validateCommand(argv, { stdin: process.stdin, stdout: process.stdout }),
   run: runCommand,
   replay: replayCommand,
+  prove: (argv) => proveCommand(argv, process.stdout),
+  verify: (argv) => verifyCommand(argv, process.stdout),
   topics: (argv) => topicsCommand(argv, process.stdout),
   schemas: (argv) => schemasCommand(argv, process.stdout),
   demo: demoCommand,

@@ -18,8 +18,9 @@ export async function* rawLines(input: Readable, maxBytes: number): AsyncGenerat
   let number = 0;
   const finish = (): RawLine => {
     number++;
-    let bytes = size > maxBytes ? null : Buffer.concat(parts);
+    let bytes = size > maxBytes + 1 ? null : Buffer.concat(parts);
     if (bytes && bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
+    if (bytes && bytes.length > maxBytes) bytes = null; // measured without the CR of a CRLF ending
     const line = { number, bytes, size: bytes ? bytes.length : size };
     parts = [];
     size = 0;

@@ -1,6 +1,8 @@
 // Assembles the pipeline from configuration: keyring, worker pool, topology, codec, serde.
 // Shared by `ledger run`, `ledger topics`, `ledger schemas register` and the demo.
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { ed25519PrivateKey, signEd25519 } from '../contracts/ed25519.js';
 import type { LedgerConfig } from '../config.js';
 import { ConfigError } from '../config.js';
 import { Keyring } from '../contracts/keyring.js';
@@ -33,6 +35,25 @@ export function loadKeyring(config: LedgerConfig, logger: DriverLogger, options:
   return KeyringSource.fixed(new Keyring([]));
 }
 
+/** The Merkle signing key (PKCS#8 PEM), or null when none is configured. */
+export function loadSigner(config: LedgerConfig): { keyId: string; sign: (message: Buffer) => Buffer } | null {
+  if (!config.signingKeyPath) return null;
+  if (!config.signingKeyId) throw new ConfigError('LEDGER_SIGNING_KEY_ID (--signing-key-id) is required with a signing key');
+  let pem: string;
+  try {
+    pem = readFileSync(config.signingKeyPath, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read signing key ${config.signingKeyPath}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  let key: ReturnType<typeof ed25519PrivateKey>;
+  try {
+    key = ed25519PrivateKey(pem);
+  } catch (error) {
+    throw new ConfigError(`signing key ${config.signingKeyPath} is not an Ed25519 PKCS#8 PEM key: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return { keyId: config.signingKeyId, sign: (message) => signEd25519(message, key) };
+}
+
 export function createCodec(config: LedgerConfig): AvroValueCodec {
   return createValueCodec({
     catalog: SchemaCatalog.load(),
@@ -44,6 +65,7 @@ export function createCodec(config: LedgerConfig): AvroValueCodec {
 
 export function buildPipeline(config: LedgerConfig, logger: DriverLogger, options: { workers?: number; watchKeyring?: boolean } = {}): Pipeline {
   const keyring = loadKeyring(config, logger, { watch: options.watchKeyring });
+  const signer = loadSigner(config);
   const workers = options.workers ?? availableParallelism();
   const pool =
     workers > 0
@@ -57,6 +79,7 @@ export function buildPipeline(config: LedgerConfig, logger: DriverLogger, option
     signaturesRequired: config.signaturesRequired,
     validatePool: pool,
     dedupeRetentionMs: config.dedupeRetentionSeconds * 1000,
+    merkle: signer && { batchSize: config.merkleBatchSize, batchMaxWaitMs: config.merkleBatchMaxWaitMs, ...signer },
   });
   const codec = createCodec(config);
   return {

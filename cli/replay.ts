@@ -3,7 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../config.js';
-import { createMetrics } from '../metrics.js';
+import { createMetrics, metricsSink } from '../metrics.js';
 import { jsonLineLogger } from '../runtime/kafka/client.js';
 import { LocalDriver, type PipeInput } from '../runtime/local-driver.js';
 import { topicSpec } from '../runtime/topology-types.js';
@@ -14,7 +14,7 @@ import { UsageError } from './errors.js';
 import { buildPipeline } from './pipeline.js';
 
 export const REPLAY_USAGE =
-  'ledger replay --in FILE --out DIR [--keys FILE] [--allow-unsigned] [--partitions N] [--now ISO]   the whole topology in-process, offline';
+  'ledger replay --in FILE --out DIR [--keys FILE] [--signing-key PKCS8.pem --signing-key-id ID] [--partitions N] [--batch-size N] [--now ISO] [--allow-unsigned]';
 
 interface InputLine {
   readonly topic: string;
@@ -38,6 +38,9 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     'allow-unsigned': { type: 'boolean' },
     partitions: { type: 'string' },
     now: { type: 'string' },
+    'signing-key': { type: 'string' },
+    'signing-key-id': { type: 'string' },
+    'batch-size': { type: 'string' },
   });
   const input = requiredFlag('replay', 'in', flags.in);
   const outDir = requiredFlag('replay', 'out', flags.out);
@@ -47,6 +50,9 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     LEDGER_PARTITIONS: String(partitions),
     ...(flags.keys !== undefined ? { LEDGER_KEYRING: flags.keys } : {}),
     ...(flags['allow-unsigned'] ? { LEDGER_ALLOW_UNSIGNED: 'true' } : {}),
+    ...(flags['signing-key'] !== undefined ? { LEDGER_SIGNING_KEY: flags['signing-key'] } : {}),
+    ...(flags['signing-key-id'] !== undefined ? { LEDGER_SIGNING_KEY_ID: flags['signing-key-id'] } : {}),
+    ...(flags['batch-size'] !== undefined ? { LEDGER_MERKLE_BATCH_SIZE: String(integerFlag('replay', 'batch-size', flags['batch-size'], 256)) } : {}),
   });
   const pipeline = buildPipeline(config, jsonLineLogger('replay'), { watchKeyring: false });
   const stateDir = join(outDir, 'state');
@@ -58,10 +64,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     backend: new RocksDbBackend(stateDir),
     serde: pipeline.serde,
     wallClockMs: nowMs,
-    outcomes: (processor, outcome, code) => {
-      metrics.recordsTotal.inc({ processor, outcome });
-      if (code) metrics.rejectedTotal.inc({ code });
-    },
+    metrics: metricsSink(metrics),
   });
   try {
     const inputTopics = new Set(pipeline.topology.processors.flatMap((p) => p.inputs));

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config.js';
-import { createMetrics } from '../metrics.js';
+import { createMetrics, metricsSink } from '../metrics.js';
 import { startHttpServer } from '../runtime/http.js';
 import { createKafka, jsonLineLogger } from '../runtime/kafka/client.js';
 import { KafkaDriver } from '../runtime/kafka/driver.js';
@@ -7,9 +7,10 @@ import { RocksDbBackend } from '../state/rocksdb.js';
 import { PROCESSOR_NAMES } from '../topology.js';
 import { parseFlags } from './args.js';
 import { UsageError } from './errors.js';
+import { ConfigError } from '../config.js';
 import { buildPipeline } from './pipeline.js';
 
-export const RUN_USAGE = `ledger run [--processors ${PROCESSOR_NAMES.join(',')}] [--keys FILE] [--allow-unsigned] [--metrics-port N]`;
+export const RUN_USAGE = `ledger run [--processors ${PROCESSOR_NAMES.join(',')}] [--keys FILE] [--allow-unsigned] [--signing-key PKCS8.pem --signing-key-id ID] [--metrics-port N]`;
 
 /**
  * `ledger run`: the streaming pipeline on Kafka. Runs the chosen processors in this process;
@@ -22,13 +23,20 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     keys: { type: 'string' },
     'allow-unsigned': { type: 'boolean' },
     'metrics-port': { type: 'string' },
+    'signing-key': { type: 'string' },
+    'signing-key-id': { type: 'string' },
   });
   const processors = parseProcessors(flags.processors);
   const config = loadConfig(process.env, {
     ...(flags.keys !== undefined ? { LEDGER_KEYRING: flags.keys } : {}),
     ...(flags['allow-unsigned'] ? { LEDGER_ALLOW_UNSIGNED: 'true' } : {}),
     ...(flags['metrics-port'] !== undefined ? { METRICS_PORT: flags['metrics-port'] } : {}),
+    ...(flags['signing-key'] !== undefined ? { LEDGER_SIGNING_KEY: flags['signing-key'] } : {}),
+    ...(flags['signing-key-id'] !== undefined ? { LEDGER_SIGNING_KEY_ID: flags['signing-key-id'] } : {}),
   });
+  if (processors.includes('merkle') && !config.signingKeyPath) {
+    throw new ConfigError('the merkle processor needs a signing key: set LEDGER_SIGNING_KEY and LEDGER_SIGNING_KEY_ID (or --signing-key/--signing-key-id), or leave merkle out of --processors');
+  }
   const logger = jsonLineLogger('ledger');
   const pipeline = buildPipeline(config, logger);
   const metrics = createMetrics();
@@ -40,10 +48,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     serde: pipeline.serde,
     processors,
     logger,
-    outcomes: (processor, outcome, code) => {
-      metrics.recordsTotal.inc({ processor, outcome });
-      if (code) metrics.rejectedTotal.inc({ code });
-    },
+    metrics: metricsSink(metrics),
   });
   const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady() });
   process.on('SIGHUP', () => void pipeline.keyring.reload());

@@ -1,5 +1,5 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { Keyring, parseKeyringJson } from '../contracts/keyring.js';
+import { Keyring, loadKeyringFile, parseKeyringJson } from '../contracts/keyring.js';
 import type { DriverLogger } from './kafka/driver.js';
 
 /**
@@ -26,7 +26,7 @@ export class KeyringSource {
 
   /** Throws KeyringError (with a message naming the problem) when the file is unusable. */
   static fromFile(path: string, logger: DriverLogger, options: { watch?: boolean } = {}): KeyringSource {
-    const source = new KeyringSource(parseKeyringJson(readFileSync(path, 'utf8')), path, logger);
+    const source = new KeyringSource(loadKeyringFile(path), path, logger);
     if (options.watch !== false) watchFile(path, { interval: 1_000, persistent: false }, () => source.reload());
     return source;
   }

@@ -2,7 +2,7 @@ import { partitionFor } from './partitioner.js';
 import type { TopicSerde } from './serde.js';
 import { Task, type RawInput, type UnitOfWork } from './task.js';
 import { allTopics, checkTopology, taskCount, topicSpec, type Topology } from './topology-types.js';
-import type { Headers, OutcomeSink } from './types.js';
+import type { Headers, MetricsSink } from './types.js';
 import type { StoreBackend } from '../state/store.js';
 
 /** A record in one of the driver's in-memory topic logs. */
@@ -49,7 +49,7 @@ export class LocalDriver {
     backend: StoreBackend;
     serde: TopicSerde;
     wallClockMs?: number;
-    outcomes?: OutcomeSink;
+    metrics?: MetricsSink;
   }): Promise<LocalDriver> {
     checkTopology(options.topology);
     const driver = new LocalDriver(options.topology, options.wallClockMs ?? 0);
@@ -62,7 +62,7 @@ export class LocalDriver {
           backend: options.backend,
           serde: options.serde,
           clock: () => driver.nowMs,
-          outcomes: options.outcomes,
+          metrics: options.metrics,
         });
         await task.init();
         driver.tasks.push(task);

@@ -1,7 +1,7 @@
 import { partitionFor } from './partitioner.js';
 import type { TopicSerde } from './serde.js';
 import { changelogTopicName, topicSpec, type ProcessorSpec, type Topology } from './topology-types.js';
-import type { Headers, InputRecord, KeyValueStore, OutcomeSink, OutputRecord, Processor, ProcessorContext, Punctuator } from './types.js';
+import { NO_METRICS, type Headers, type InputRecord, type KeyValueStore, type MetricsSink, type ObservationName, type OutputRecord, type Processor, type ProcessorContext, type Punctuator } from './types.js';
 import type { ChangelogEntry, StoreBackend, StorePartition } from '../state/store.js';
 import { StoreTransaction } from '../state/transaction.js';
 
@@ -39,9 +39,13 @@ export interface ChangelogWrite {
 export interface UnitOfWork {
   readonly outputs: readonly EncodedOutput[];
   readonly changelog: readonly ChangelogWrite[];
-  /** Outcomes to count once the unit is committed (so a retried batch is not counted twice). */
-  readonly outcomes: ReadonlyArray<{ readonly outcome: string; readonly code?: string }>;
+  /** Metrics to report once the unit is committed (so a retried batch is not counted twice). */
+  readonly metrics: readonly PendingMetric[];
 }
+
+export type PendingMetric =
+  | { readonly kind: 'outcome'; readonly outcome: string; readonly code?: string }
+  | { readonly kind: 'observe'; readonly name: ObservationName; readonly value: number };
 
 interface PendingOutput {
   readonly record: OutputRecord;
@@ -63,7 +67,7 @@ export class Task {
   private readonly processor: Processor;
   private transactions = new Map<string, StoreTransaction<unknown>>();
   private pendingOutputs: PendingOutput[] = [];
-  private pendingOutcomes: Array<{ outcome: string; code?: string }> = [];
+  private pendingMetrics: PendingMetric[] = [];
   private currentTimestamp = 0;
   private readonly schedules: Schedule[] = [];
 
@@ -74,7 +78,7 @@ export class Task {
     private readonly stores: ReadonlyMap<string, StorePartition>,
     private readonly serde: TopicSerde,
     private readonly clock: () => number,
-    private readonly outcomes: OutcomeSink,
+    private readonly metrics: MetricsSink,
   ) {
     this.id = `${spec.name}-${partition}`;
     this.processor = spec.create();
@@ -87,11 +91,11 @@ export class Task {
     backend: StoreBackend;
     serde: TopicSerde;
     clock: () => number;
-    outcomes?: OutcomeSink;
+    metrics?: MetricsSink;
   }): Promise<Task> {
     const stores = new Map<string, StorePartition>();
     for (const name of options.spec.stores) stores.set(name, await options.backend.open(name, options.partition));
-    return new Task(options.topology, options.spec, options.partition, stores, options.serde, options.clock, options.outcomes ?? (() => undefined));
+    return new Task(options.topology, options.spec, options.partition, stores, options.serde, options.clock, options.metrics ?? NO_METRICS);
   }
 
   /** Calls the processor's init; separate from open so drivers can restore stores first. */
@@ -160,7 +164,10 @@ export class Task {
     for (const write of work.changelog) {
       await this.storePartition(write.store).write(write.entries, changelogOffsets.get(write.store) ?? null);
     }
-    for (const { outcome, code } of work.outcomes) this.outcomes(this.spec.name, outcome, code);
+    for (const m of work.metrics) {
+      if (m.kind === 'outcome') this.metrics.outcome(this.spec.name, m.outcome, m.code);
+      else this.metrics.observe(this.spec.name, m.name, m.value);
+    }
   }
 
   async close(): Promise<void> {
@@ -172,7 +179,7 @@ export class Task {
     this.transactions = new Map();
     for (const [name, partition] of this.stores) this.transactions.set(name, new StoreTransaction<unknown>(partition));
     this.pendingOutputs = [];
-    this.pendingOutcomes = [];
+    this.pendingMetrics = [];
   }
 
   private async finishUnit(): Promise<UnitOfWork> {
@@ -182,10 +189,10 @@ export class Task {
       if (tx.size === 0) continue;
       changelog.push({ store, topic: changelogTopicName(this.topology.appId, store), partition: this.partition, entries: tx.changes() });
     }
-    const outcomes = this.pendingOutcomes;
+    const metrics = this.pendingMetrics;
     this.pendingOutputs = [];
-    this.pendingOutcomes = [];
-    return { outputs, changelog, outcomes };
+    this.pendingMetrics = [];
+    return { outputs, changelog, metrics };
   }
 
   private async prefetch(records: readonly InputRecord[]): Promise<void> {
@@ -257,7 +264,8 @@ export class Task {
       },
       wallClockMs: () => task.clock(),
       decode: (topic, bytes) => task.serde.decodeOnDemand(topic, bytes),
-      recordOutcome: (outcome, code) => void task.pendingOutcomes.push(code === undefined ? { outcome } : { outcome, code }),
+      recordOutcome: (outcome, code) => void task.pendingMetrics.push(code === undefined ? { kind: 'outcome', outcome } : { kind: 'outcome', outcome, code }),
+      observe: (name, value) => void task.pendingMetrics.push({ kind: 'observe', name, value }),
     };
   }
 }

@@ -56,10 +56,19 @@ export interface ProcessorContext {
   decode(topic: string, bytes: Buffer): Promise<unknown>;
   /** Counts a record's outcome (ledger_records_total, and ledger_rejected_total by code). */
   recordOutcome(outcome: string, code?: string): void;
+  /** Records one observation of a histogram (counted, like outcomes, when the work commits). */
+  observe(name: ObservationName, value: number): void;
 }
 
-/** Where the runtime reports outcomes (metrics.ts in production, nothing in tests). */
-export type OutcomeSink = (processor: string, outcome: string, code?: string) => void;
+export type ObservationName = 'merkle_batch_leaves' | 'dsse_verify_seconds';
+
+/** Where the runtime reports committed outcomes and observations (metrics.ts in production). */
+export interface MetricsSink {
+  outcome(processor: string, outcome: string, code?: string): void;
+  observe(processor: string, name: ObservationName, value: number): void;
+}
+
+export const NO_METRICS: MetricsSink = { outcome: () => undefined, observe: () => undefined };
 
 export interface Processor<V = unknown> {
   init?(context: ProcessorContext): void | Promise<void>;

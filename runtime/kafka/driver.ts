@@ -7,7 +7,7 @@ import { ensureTopics } from './topics.js';
 import type { TopicSerde } from '../serde.js';
 import { Task, type RawInput, type UnitOfWork } from '../task.js';
 import { allTopics, changelogTopicName, checkTopology, type ProcessorSpec, type Topology } from '../topology-types.js';
-import type { Headers, OutcomeSink } from '../types.js';
+import type { Headers, MetricsSink } from '../types.js';
 import type { StoreBackend } from '../../state/store.js';
 
 export interface DriverLogger {
@@ -32,8 +32,8 @@ export interface KafkaDriverOptions {
    * expires, so it bounds fail-over time; heartbeats go out between the steps of a batch.
    */
   readonly sessionTimeoutMs?: number;
-  /** Receives committed outcomes (metrics). */
-  readonly outcomes?: OutcomeSink;
+  /** Receives committed outcomes and observations. */
+  readonly metrics?: MetricsSink;
   /** How often due punctuators are checked. */
   readonly punctuationTickMs?: number;
 }
@@ -209,7 +209,7 @@ class ProcessorRunner {
       backend: this.options.backend,
       serde: this.options.serde,
       clock: Date.now,
-      outcomes: this.options.outcomes,
+      metrics: this.options.metrics,
     });
     slot.producer = await this.fencedProducer(partition);
   }

@@ -1,0 +1,120 @@
+// The merkle processor (DESIGN.md 4): per partition of ledger.events, eventHashes accumulate in
+// offset order into an open batch, which seals at `batchSize` leaves, after `batchMaxWaitMs` of
+// wall time (punctuation) or at the end of a replay's input. The open batch and the signature
+// chain live in a changelog-backed store, so a restart neither seals twice, skips an event, nor
+// breaks the chain: a sealed root and the state that follows it commit in one transaction.
+import { airgapAnchorReference, batchRootHash, signMerkleRoot, type MerkleRootRecord } from '../contracts/merkle-root.js';
+import type { InputRecord, KeyValueStore, Processor, ProcessorContext } from '../runtime/types.js';
+
+export const MERKLE_STORE = 'merkle-batches';
+const STATE_KEY = 'state';
+
+export interface MerkleOptions {
+  readonly topics: { readonly roots: string };
+  readonly batchSize: number;
+  readonly batchMaxWaitMs: number;
+  readonly keyId: string;
+  readonly sign: (message: Buffer) => Buffer;
+}
+
+interface OpenBatch {
+  readonly firstOffset: number;
+  readonly lastOffset: number;
+  readonly leaves: readonly string[];
+  readonly bundleIds: readonly string[];
+  /** Wall clock when the batch's first event arrived (drives the max-wait seal). */
+  readonly openedAtMs: number;
+}
+
+interface BatchState {
+  readonly nextBatchSeq: number;
+  readonly previousSignature: string | null;
+  readonly open: OpenBatch | null;
+}
+
+const INITIAL: BatchState = { nextBatchSeq: 0, previousSignature: null, open: null };
+
+/** The LedgerEvent fields merkle reads. */
+interface LedgerEventValue {
+  readonly eventHash: string;
+  readonly export: { readonly bundleId?: string | null };
+}
+
+export class MerkleProcessor implements Processor<LedgerEventValue> {
+  private context!: ProcessorContext;
+  private store!: KeyValueStore<BatchState>;
+
+  constructor(private readonly options: MerkleOptions) {}
+
+  init(context: ProcessorContext): void {
+    this.context = context;
+    this.store = context.store<BatchState>(MERKLE_STORE);
+    // Check often enough that a batch seals within ~10% after its max wait.
+    context.schedule(Math.max(10, Math.floor(this.options.batchMaxWaitMs / 10)), (now) => this.sealIfExpired(now));
+  }
+
+  process(record: InputRecord<LedgerEventValue>): Promise<void> {
+    return this.processBatch([record]);
+  }
+
+  async processBatch(records: ReadonlyArray<InputRecord<LedgerEventValue>>): Promise<void> {
+    let state = (await this.store.get(STATE_KEY)) ?? INITIAL;
+    for (const record of records) {
+      state = this.append(state, record);
+      if (state.open && state.open.leaves.length >= this.options.batchSize) state = this.seal(state);
+    }
+    this.store.put(STATE_KEY, state);
+  }
+
+  async endOfInput(): Promise<void> {
+    const state = (await this.store.get(STATE_KEY)) ?? INITIAL;
+    if (state.open) this.store.put(STATE_KEY, this.seal(state));
+  }
+
+  private async sealIfExpired(nowMs: number): Promise<void> {
+    const state = await this.store.get(STATE_KEY);
+    if (state?.open && nowMs - state.open.openedAtMs >= this.options.batchMaxWaitMs) this.store.put(STATE_KEY, this.seal(state));
+  }
+
+  private append(state: BatchState, record: InputRecord<LedgerEventValue>): BatchState {
+    const bundleId = record.value.export.bundleId;
+    const open = state.open;
+    if (open && record.offset <= open.lastOffset) return state; // already in the batch (never expected: offsets commit with the state)
+    return {
+      ...state,
+      open: {
+        firstOffset: open ? open.firstOffset : record.offset,
+        lastOffset: record.offset,
+        leaves: [...(open?.leaves ?? []), record.value.eventHash],
+        bundleIds: bundleId && !(open?.bundleIds ?? []).includes(bundleId) ? [...(open?.bundleIds ?? []), bundleId] : open?.bundleIds ?? [],
+        openedAtMs: open ? open.openedAtMs : this.context.wallClockMs(),
+      },
+    };
+  }
+
+  private seal(state: BatchState): BatchState {
+    const open = state.open;
+    if (!open) return state;
+    const root: MerkleRootRecord = signMerkleRoot(
+      {
+        partition: this.context.partition,
+        batchSeq: state.nextBatchSeq,
+        firstOffset: open.firstOffset,
+        lastOffset: open.lastOffset,
+        leafCount: open.leaves.length,
+        leaves: open.leaves,
+        rootHash: batchRootHash(open.leaves),
+        anchorReference: airgapAnchorReference(this.context.partition, state.nextBatchSeq),
+        bundleIds: open.bundleIds,
+        previousSignature: state.previousSignature,
+        keyId: this.options.keyId,
+        sealedAt: new Date(this.context.wallClockMs()).toISOString(),
+      },
+      this.options.sign,
+    );
+    this.context.forward({ topic: this.options.topics.roots, key: String(this.context.partition), value: root });
+    this.context.recordOutcome('sealed');
+    this.context.observe('merkle_batch_leaves', open.leaves.length);
+    return { nextBatchSeq: state.nextBatchSeq + 1, previousSignature: root.signature, open: null };
+  }
+}
