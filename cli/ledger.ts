@@ -9,6 +9,7 @@ import { DEMO_USAGE, demoCommand } from './demo.js';
 import { REPLAY_USAGE, replayCommand } from './replay.js';
 import { PROVE_USAGE, proveCommand } from './prove.js';
 import { VERIFY_USAGE, verifyCommand } from './verify.js';
+import { DUMP_USAGE, dumpCommand } from './dump.js';
 
 const HELP = `ledger — the Findings Ledger stream pipeline
 
@@ -17,6 +18,7 @@ usage:
   ${REPLAY_USAGE}
   ${PROVE_USAGE}
   ${VERIFY_USAGE}
+  ${DUMP_USAGE}
   ${RUN_USAGE}
   ${TOPICS_USAGE}
   ${SCHEMAS_USAGE}
@@ -34,6 +36,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   replay: replayCommand,
   prove: (argv) => proveCommand(argv, process.stdout),
   verify: (argv) => verifyCommand(argv, process.stdout),
+  dump: (argv) => dumpCommand(argv, process.stdout),
   topics: (argv) => topicsCommand(argv, process.stdout),
   schemas: (argv) => schemasCommand(argv, process.stdout),
   demo: demoCommand,

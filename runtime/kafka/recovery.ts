@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
+import { readRanges } from './read-range.js';
 import type { StorePartition } from '../../state/store.js';
 
 /** One store partition to bring up to the end of its changelog partition. */
@@ -14,7 +14,7 @@ export interface RestoreReport {
   readonly partition: number;
   readonly from: number;
   readonly to: number;
-  readonly records: number;
+  records: number;
 }
 
 /**
@@ -26,7 +26,7 @@ export interface RestoreReport {
  * of its own reads the changelogs, read_committed.
  */
 export async function restoreStores(kafka: Kafka, admin: Admin, targets: readonly RestoreTarget[]): Promise<RestoreReport[]> {
-  const plans: Array<{ target: RestoreTarget; store: StorePartition; from: number; to: number }> = [];
+  const plans: Array<{ target: RestoreTarget; from: number; to: number }> = [];
   for (const target of targets) {
     const offsets = await admin.fetchTopicOffsets(target.topic);
     const range = offsets.find((o) => o.partition === target.partition);
@@ -39,57 +39,20 @@ export async function restoreStores(kafka: Kafka, admin: Admin, targets: readonl
       await target.store.clear();
       from = low;
     }
-    plans.push({ target, store: target.store, from: Math.max(from, low), to: end });
+    plans.push({ target, from: Math.max(from, low), to: end });
   }
-  const pending = plans.filter((p) => p.from < p.to);
   const reports = new Map(plans.map((p) => [`${p.target.topic}|${p.target.partition}`, { topic: p.target.topic, partition: p.target.partition, from: p.from, to: p.to, records: 0 }]));
-  if (pending.length === 0) return [...reports.values()];
-
-  const consumer = kafka.consumer({ groupId: `restore-${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 100, maxBytesPerPartition: 8 * 1024 * 1024 });
-  const byTopicPartition = new Map(pending.map((p) => [`${p.target.topic}|${p.target.partition}`, p]));
-  const reached = new Map<string, number>();
-  const done = new Promise<void>((resolve, reject) => {
-    const progress = (topic: string, partition: number, lastOffset: number): void => {
-      const id = `${topic}|${partition}`;
-      const plan = byTopicPartition.get(id);
-      if (!plan) return;
-      reached.set(id, Math.max(reached.get(id) ?? -1, lastOffset));
-      if (pending.every((p) => (reached.get(`${p.target.topic}|${p.target.partition}`) ?? -1) + 1 >= p.to)) resolve();
-    };
-    // Batches of only control records or aborted data never reach eachBatch; this event does.
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => progress(payload.topic, payload.partition, Number(payload.lastOffset)));
-    consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
-    void (async () => {
-      try {
-        const topics = [...new Set(pending.map((p) => p.target.topic))];
-        await consumer.connect();
-        await consumer.subscribe({ topics, fromBeginning: false });
-        await consumer.run({
-          autoCommit: false,
-          eachBatchAutoResolve: false,
-          eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-            const plan = byTopicPartition.get(`${batch.topic}|${batch.partition}`);
-            if (!plan) return;
-            const entries = batch.messages
-              .filter((m) => Number(m.offset) < plan.to && m.key !== null)
-              .map((m) => ({ key: (m.key as Buffer).toString('utf8'), value: m.value }));
-            await plan.store.write(entries, Math.min(Number(batch.lastOffset()), plan.to - 1));
-            const report = reports.get(`${batch.topic}|${batch.partition}`);
-            if (report) (report as { records: number }).records += entries.length;
-            resolveOffset(batch.lastOffset());
-            await heartbeat();
-          },
-        });
-        for (const p of pending) consumer.seek({ topic: p.target.topic, partition: p.target.partition, offset: String(p.from) });
-      } catch (error) {
-        reject(error);
-      }
-    })();
-  });
-  try {
-    await done;
-  } finally {
-    await consumer.disconnect().catch(() => undefined);
-  }
+  const stores = new Map(plans.map((p) => [`${p.target.topic}|${p.target.partition}`, p.target.store]));
+  await readRanges(
+    kafka,
+    plans.map((p) => ({ topic: p.target.topic, partition: p.target.partition, from: p.from, to: p.to })),
+    async (range, messages, lastOffset) => {
+      const id = `${range.topic}|${range.partition}`;
+      const entries = messages.filter((m) => m.key !== null).map((m) => ({ key: (m.key as Buffer).toString('utf8'), value: m.value }));
+      await stores.get(id)?.write(entries, lastOffset);
+      const report = reports.get(id);
+      if (report) report.records += entries.length;
+    },
+  );
   return [...reports.values()];
 }
