@@ -18,6 +18,12 @@ export const TOPICS = {
   airgapTimeline: 'ledger.airgap.timeline',
 } as const;
 
+/**
+ * Records that carry an export (validated exports, rejections with the original bytes, events)
+ * can exceed the broker's default 1 MB record limit when the export is near the 1 MiB contract
+ * limit; a record the broker refuses would abort its transaction forever. 4 MiB leaves room.
+ */
+const LARGE = { 'max.message.bytes': String(4 * 1024 * 1024) };
 const INFINITE = { 'retention.ms': '-1' };
 const YEAR_MS = String(365 * 24 * 3600 * 1000);
 
@@ -40,12 +46,12 @@ export const JSON_INPUT_TOPICS: readonly string[] = [TOPICS.exportsCreated, TOPI
 export function pipelineTopics(partitions: number): TopicSpec[] {
   const avro = (name: string) => ({ kind: 'avro' as const, record: TOPIC_RECORDS[name] });
   return [
-    { name: TOPICS.exportsCreated, partitions, value: { kind: 'raw', record: 'Export' }, doc: 'input: exports, JSON or Avro' },
+    { name: TOPICS.exportsCreated, partitions, value: { kind: 'raw', record: 'Export' }, config: LARGE, doc: 'input: exports, JSON or Avro' },
     { name: TOPICS.airgapBundles, partitions, value: { kind: 'raw', record: 'AirgapBundleImport' }, doc: 'input: air-gap bundle imports, JSON or Avro' },
-    { name: TOPICS.validated, partitions, value: avro(TOPICS.validated), doc: 're-keyed tenantId/runId' },
-    { name: TOPICS.rejected, partitions, value: avro(TOPICS.rejected), config: { 'retention.ms': YEAR_MS }, doc: 'dead letters' },
+    { name: TOPICS.validated, partitions, value: avro(TOPICS.validated), config: LARGE, doc: 're-keyed tenantId/runId' },
+    { name: TOPICS.rejected, partitions, value: avro(TOPICS.rejected), config: { ...LARGE, 'retention.ms': YEAR_MS }, doc: 'dead letters' },
     { name: TOPICS.duplicates, partitions, value: avro(TOPICS.duplicates) },
-    { name: TOPICS.events, partitions, value: avro(TOPICS.events), config: INFINITE, doc: 'the ledger' },
+    { name: TOPICS.events, partitions, value: avro(TOPICS.events), config: { ...LARGE, ...INFINITE }, doc: 'the ledger' },
     { name: TOPICS.merkleRoots, partitions, value: avro(TOPICS.merkleRoots), config: INFINITE },
     { name: TOPICS.timeline, partitions, value: avro(TOPICS.timeline), config: { 'cleanup.policy': 'compact' } },
     { name: TOPICS.airgapTimeline, partitions, value: avro(TOPICS.airgapTimeline), config: { 'cleanup.policy': 'compact' } },

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { generateEd25519KeyPair } from '../contracts/ed25519.js';
 import { join } from 'node:path';
 import { logLevel, Kafka } from 'kafkajs';
 import { loadConfig } from '../config.js';
@@ -17,7 +18,9 @@ import { integerFlag, parseFlags } from './args.js';
 import { UsageError } from './errors.js';
 import { buildPipeline } from './pipeline.js';
 
-export const DEMO_USAGE = 'ledger demo [--count N]   start the local stack, produce signed exports, run the pipeline, print a summary';
+export const DEMO_USAGE = 'ledger demo [--count N]   start the local stack, produce signed exports, run validate → dedupe → merkle, print a summary';
+
+const LEDGER_KEY_ID = 'demo-ledger-1';
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
@@ -42,12 +45,24 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   const keys = generateDemoKeys();
   const keyringPath = join(outDir, 'keyring.json');
   writeFileSync(keyringPath, `${JSON.stringify(keyringDocument(keys), null, 2)}\n`);
-  writeFileSync(join(outDir, 'signing-key.pem'), keys.active.privateKeyPem, { mode: 0o600 });
-  say(`[2/5] keys: signer ${keys.active.keyId} (active), ${keys.revoked.keyId} (revoked) → ${keyringPath}`);
+  // The ledger's own signing key outlives a demo run: its batches chain across runs.
+  const ledgerKeyPath = join(outDir, 'ledger-signing-key.pem');
+  const ledgerKeyringPath = join(outDir, 'ledger-keyring.json');
+  if (!existsSync(ledgerKeyPath)) {
+    const ledgerKey = generateEd25519KeyPair();
+    writeFileSync(ledgerKeyPath, ledgerKey.privateKeyPem, { mode: 0o600 });
+    writeFileSync(ledgerKeyringPath, `${JSON.stringify({ keys: [{ keyId: LEDGER_KEY_ID, publicKey: ledgerKey.publicKeyPem, status: 'active' }] }, null, 2)}\n`);
+  }
+  say(`[2/5] keys: exports signed by ${keys.active.keyId} (active) and ${keys.revoked.keyId} (revoked) → ${keyringPath}; Merkle roots signed by ${LEDGER_KEY_ID} → ${ledgerKeyringPath}`);
 
   const config = loadConfig(
     { ...process.env, SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? (external ? '' : 'http://127.0.0.1:18081/apis/ccompat/v7') },
-    { LEDGER_KEYRING: keyringPath, LEDGER_STATE_DIR: process.env.LEDGER_STATE_DIR ?? join(outDir, 'state') },
+    {
+      LEDGER_KEYRING: keyringPath,
+      LEDGER_STATE_DIR: process.env.LEDGER_STATE_DIR ?? join(outDir, 'state'),
+      LEDGER_SIGNING_KEY: ledgerKeyPath,
+      LEDGER_SIGNING_KEY_ID: LEDGER_KEY_ID,
+    },
   );
   const logger = jsonLineLogger('demo', process.stderr, { quietInfo: true });
   const pipeline = buildPipeline(config, logger);
@@ -59,19 +74,43 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   const ids = await pipeline.codec.registerAll();
   say(`[3/5] topics created; ${ids.size > 0 ? `${ids.size} schemas registered (Confluent wire format)` : 'no registry: Avro single-object encoding'}`);
 
-  // Count this run's outputs: a fresh group that starts at the end of both output topics.
+  // Count this run's final outcomes: a fresh group that starts at the end of the output topics.
   const quiet = new Kafka({ clientId: 'ledger-demo-reader', brokers: [...config.kafka.brokers], logLevel: logLevel.NOTHING });
   const reader = quiet.consumer({ groupId: `ledger-demo-${Date.now()}`, maxWaitTimeInMs: 200 });
-  const tallies = { validated: 0, rejected: new Map<string, number>() };
+  const tallies = { accepted: 0, duplicates: 0, rejected: new Map<string, number>() };
+  const sealedLeaves = new Map<string, string>(); // eventHash → partition/batchSeq
+  const sealedOfOurs = (): string[] => [...acceptedEvents].filter((e) => sealedLeaves.has(e));
+  // The topics may hold other runs' records (and a new group may re-decide them): only outcomes
+  // whose source is one of this run's input records count.
+  const startAdmin = kafka.admin();
+  await startAdmin.connect();
+  const inputStart = new Map((await startAdmin.fetchTopicOffsets(TOPICS.exportsCreated)).map((o) => [o.partition, Number(o.high)]));
+  await startAdmin.disconnect();
+  const ours = (value: unknown): boolean => {
+    const source = (value as { source?: { topic: string; partition: number; offset: number } }).source;
+    return source?.topic === TOPICS.exportsCreated && source.offset >= (inputStart.get(source.partition) ?? Infinity);
+  };
+  const acceptedEvents = new Set<string>();
   await reader.connect();
-  await reader.subscribe({ topics: [TOPICS.validated, TOPICS.rejected], fromBeginning: false });
+  await reader.subscribe({ topics: [TOPICS.events, TOPICS.duplicates, TOPICS.rejected, TOPICS.merkleRoots], fromBeginning: false });
   const joined = new Promise<void>((resolve) => reader.on(reader.events.GROUP_JOIN, () => resolve()));
   await reader.run({
     eachMessage: async ({ topic, message }) => {
-      if (topic === TOPICS.validated) tallies.validated++;
+      const value = await pipeline.codec.decode(topic, message.value ?? Buffer.alloc(0));
+      if (topic === TOPICS.merkleRoots) {
+        const root = value as { partition: number; batchSeq: number; leaves: string[] };
+        for (const leaf of root.leaves) sealedLeaves.set(leaf, `${root.partition}/${root.batchSeq}`);
+        return;
+      }
+      if (!ours(value)) return;
+      if (topic === TOPICS.events) {
+        tallies.accepted++;
+        acceptedEvents.add((value as { eventHash: string }).eventHash);
+      } else if (topic === TOPICS.duplicates) tallies.duplicates++;
       else {
-        const rejection = (await pipeline.codec.decode(topic, message.value ?? Buffer.alloc(0))) as { code: string };
-        tallies.rejected.set(rejection.code, (tallies.rejected.get(rejection.code) ?? 0) + 1);
+        const rejection = value as { code: string; stage: string };
+        const label = `${rejection.code} (${rejection.stage})`;
+        tallies.rejected.set(label, (tallies.rejected.get(label) ?? 0) + 1);
       }
     },
   });
@@ -89,7 +128,8 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady() });
   await driver.start();
 
-  const stream = exportStream({ count, keys });
+  // A fresh seed per run: new runs each time (a replayed demo stream would be all duplicates).
+  const stream = exportStream({ count, keys, seed: `demo-${Date.now()}` });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   for (let i = 0; i < stream.length; i += 500) {
@@ -100,27 +140,34 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   say(`[4/5] produced ${stream.length} exports to ${TOPICS.exportsCreated} (${stream.filter((r) => r.replay).length} exact replays, ${expectedRejected} invalid)`);
 
   const started = Date.now();
-  const done = (): number => tallies.validated + [...tallies.rejected.values()].reduce((a, b) => a + b, 0);
-  while (done() < stream.length) {
+  const rejectedCount = (): number => [...tallies.rejected.values()].reduce((a, b) => a + b, 0);
+  const done = (): number => tallies.accepted + tallies.duplicates + rejectedCount();
+  while (done() < stream.length || sealedOfOurs().length < tallies.accepted) {
     say(`      … ${done()}/${stream.length} records decided (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     await new Promise((r) => setTimeout(r, 1_000));
     if (Date.now() - started > 300_000) throw new Error('demo: the pipeline did not finish within 5 minutes');
   }
   const seconds = (Date.now() - started) / 1000;
-  say(`[5/5] all ${stream.length} records decided in ${seconds.toFixed(1)} s`);
+  say(`[5/5] all ${stream.length} records decided and every accepted event sealed in ${seconds.toFixed(1)} s`);
   say('');
   say('summary');
-  say(`  validated → ${TOPICS.validated}: ${tallies.validated} (includes ${stream.filter((r) => r.replay && r.expect === 'OK').length} exact replays; the dedupe stage absorbs those)`);
-  say(`  rejected  → ${TOPICS.rejected}: ${done() - tallies.validated}`);
-  for (const [code, n] of [...tallies.rejected].sort()) say(`      ${code.padEnd(28)} ${n}`);
+  say(`  accepted   → ${TOPICS.events}: ${tallies.accepted}`);
+  say(`  duplicates → ${TOPICS.duplicates}: ${tallies.duplicates}`);
+  say(`  rejected   → ${TOPICS.rejected}: ${rejectedCount()}`);
+  for (const [code, n] of [...tallies.rejected].sort()) say(`      ${code.padEnd(40)} ${n}`);
+  const sealed = sealedOfOurs();
+  say(`  sealed into Merkle batches → ${TOPICS.merkleRoots}: ${sealed.length} events in ${new Set(sealed.map((e) => sealedLeaves.get(e))).size} batches`);
   say('');
   say(`look at: http://127.0.0.1:${config.metricsPort}/metrics (while running) · kcat -b ${config.kafka.brokers[0]} -t ${TOPICS.rejected} -C -e`);
+  say(`audit offline: npx ledger dump --out out/demo/dump && npx ledger verify --dir out/demo/dump --keys ${ledgerKeyringPath}`);
+  say('  (with SCHEMA_REGISTRY_URL=http://127.0.0.1:18081/apis/ccompat/v7 when the demo used the local registry)');
   say('stop the local stack with: npm run stack -- down');
   await reader.disconnect();
   await driver.stop();
   await pipeline.close();
   await new Promise((r) => server.close(r));
-  const mismatch = done() - tallies.validated !== expectedRejected;
-  if (mismatch) say(`!! expected ${expectedRejected} rejections, saw ${done() - tallies.validated}`);
+  const expectedDuplicates = stream.filter((r) => r.replay && r.expect === 'OK').length;
+  const mismatch = rejectedCount() !== expectedRejected || tallies.duplicates !== expectedDuplicates;
+  if (mismatch) say(`!! expected ${expectedRejected} rejections and ${expectedDuplicates} duplicates, saw ${rejectedCount()} and ${tallies.duplicates}`);
   return mismatch ? 1 : 0;
 }

@@ -80,7 +80,9 @@ export class KafkaDriver {
     const { topology, kafka, processors } = this.options;
     this.admin = kafka.admin();
     await this.admin.connect();
-    await ensureTopics(this.admin, allTopics(topology));
+    for (const drift of await ensureTopics(this.admin, allTopics(topology))) {
+      this.options.logger.warn('existing topic differs from the topology; change it with kafka-configs --alter', { ...drift });
+    }
     const selected = topology.processors.filter((p) => !processors || processors.includes(p.name));
     for (const spec of selected) {
       const runner = new ProcessorRunner(this.options, spec, this.admin);

@@ -1,4 +1,7 @@
-import type { Admin, ITopicConfig } from 'kafkajs';
+import kafkajs, { type Admin, type ITopicConfig } from 'kafkajs';
+
+// kafkajs is CommonJS: its enums are only reachable through the default export under ESM.
+const { ConfigResourceTypes } = kafkajs;
 import type { TopicSpec } from '../topology-types.js';
 
 export class TopicSetupError extends Error {
@@ -10,7 +13,14 @@ export class TopicSetupError extends Error {
  * internal topic manager). An existing topic with another partition count is an error: the
  * co-partitioning of keys and changelogs depends on it.
  */
-export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], defaultReplication = 1): Promise<void> {
+export interface ConfigDrift {
+  readonly topic: string;
+  readonly name: string;
+  readonly actual: string | null;
+  readonly declared: string;
+}
+
+export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], defaultReplication = 1): Promise<ConfigDrift[]> {
   const existing = new Set(await admin.listTopics());
   const missing: ITopicConfig[] = specs
     .filter((t) => !existing.has(t.name))
@@ -36,4 +46,23 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], de
       throw new TopicSetupError(`topic ${spec.name} has ${found.partitions.length} partitions, the topology declares ${spec.partitions}`);
     }
   }
+  return configDrift(admin, specs.filter((t) => existing.has(t.name) && t.config && Object.keys(t.config).length > 0));
+}
+
+/**
+ * Existing topics are never reconfigured behind the operator's back (AlterConfigs would reset
+ * every other setting); a declared setting that differs is reported so it can be fixed.
+ */
+async function configDrift(admin: Admin, specs: readonly TopicSpec[]): Promise<ConfigDrift[]> {
+  if (specs.length === 0) return [];
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: specs.map((t) => ({ type: ConfigResourceTypes.TOPIC, name: t.name })) });
+  const drifts: ConfigDrift[] = [];
+  for (const spec of specs) {
+    const entries = described.resources.find((r) => r.resourceName === spec.name)?.configEntries ?? [];
+    for (const [name, declared] of Object.entries(spec.config ?? {})) {
+      const actual = entries.find((e) => e.configName === name)?.configValue ?? null;
+      if (actual !== declared) drifts.push({ topic: spec.name, name, actual, declared });
+    }
+  }
+  return drifts;
 }
