@@ -69,7 +69,9 @@ export type ConfigSource = Readonly<Partial<Record<SettingName, string>>> & Read
 const DEFAULTS = Object.fromEntries(SETTINGS.map(([name, value]) => [name, value])) as Record<SettingName, string>;
 
 export function loadConfig(env: ConfigSource = process.env, overrides: ConfigSource = {}): LedgerConfig {
-  const read = (name: SettingName): string => (overrides[name] ?? env[name] ?? DEFAULTS[name]).trim();
+  // An empty variable counts as unset (compose files and shells often export VAR=).
+  const given = (value: string | undefined): string | undefined => (value === undefined || value.trim() === '' ? undefined : value.trim());
+  const read = (name: SettingName): string => given(overrides[name]) ?? given(env[name]) ?? DEFAULTS[name];
   return {
     kafka: {
       brokers: parseBrokers(read('KAFKA_BROKERS')),

@@ -11,6 +11,13 @@ describe('configuration', () => {
     expect(c.freshnessThresholdSeconds).toBe(604800);
   });
 
+  it('treats an empty variable as unset', () => {
+    const c = loadConfig({ KAFKA_BROKERS: '', METRICS_PORT: ' ', LEDGER_DEDUPE_RETENTION_SECONDS: '' });
+    expect(c.kafka.brokers).toEqual(['127.0.0.1:19092']);
+    expect(c.metricsPort).toBe(9464);
+    expect(c.dedupeRetentionSeconds).toBe(0);
+  });
+
   it('reads the environment and lets flags override it', () => {
     const c = loadConfig(
       { KAFKA_BROKERS: 'a:1, b:2', KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p', SCHEMA_REGISTRY_URL: 'http://r:8081/', METRICS_PORT: '1' },
@@ -25,7 +32,7 @@ describe('configuration', () => {
 
   it.each([
     [{ KAFKA_BROKERS: 'nohost' }, /KAFKA_BROKERS/],
-    [{ KAFKA_BROKERS: '' }, /KAFKA_BROKERS/],
+    [{ KAFKA_BROKERS: ' , ' }, /KAFKA_BROKERS must list at least one/],
     [{ METRICS_PORT: '70000' }, /METRICS_PORT must be between/],
     [{ METRICS_PORT: 'abc' }, /METRICS_PORT must be a whole number/],
     [{ LEDGER_ALLOW_UNSIGNED: 'maybe' }, /LEDGER_ALLOW_UNSIGNED must be true or false/],
