@@ -3,7 +3,7 @@
 // Ed25519 over JCS(the record without `signature`), and chains through previousSignature.
 import { encodeBase64, tryDecodeBase64 } from './base64.js';
 import { canonicalJsonBytes } from './canonical-json.js';
-import { digestRawBytes } from './digests.js';
+import { digestRawBytes, isDigestString } from './digests.js';
 import { verifyEd25519 } from './ed25519.js';
 import { rfc6962Sha256 } from '../merkle/hasher.js';
 import { rootFromLeafHashes } from '../merkle/tree.js';
@@ -27,8 +27,14 @@ export interface MerkleRootRecord {
 
 export type UnsignedMerkleRoot = Omit<MerkleRootRecord, 'signature'>;
 
+const rawDigest = Buffer.alloc(32);
+
 /** RFC 6962 leaf hash of one event: SHA-256(0x00 ‖ raw bytes of its eventHash). */
-export const eventLeafHash = (eventHash: string): Buffer => rfc6962Sha256.hashLeaf(digestRawBytes(eventHash));
+export function eventLeafHash(eventHash: string): Buffer {
+  if (!isDigestString(eventHash)) digestRawBytes(eventHash); // throws the DigestError naming it
+  rawDigest.write(eventHash.slice(7), 'hex'); // validated above: exactly 64 hex digits
+  return rfc6962Sha256.hashLeaf(rawDigest);
+}
 
 /** `sha256:<hex>` root of the batch's eventHashes. */
 export function batchRootHash(eventHashes: readonly string[]): string {

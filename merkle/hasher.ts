@@ -12,14 +12,35 @@ export interface LogHasher {
   readonly size: number;
 }
 
-const LEAF_PREFIX = Buffer.from([0x00]);
-const NODE_PREFIX = Buffer.from([0x01]);
+const sha256 = (data: Uint8Array): Buffer => hash('sha256', data, 'buffer') as unknown as Buffer;
 
-const sha256 = (data: Buffer): Buffer => hash('sha256', data, 'buffer') as unknown as Buffer;
+// Leaves of 32 bytes and interior nodes hash 33 and 65 bytes: one scratch buffer each instead
+// of an allocation per hash (hash() is synchronous, so a buffer is never shared by two calls).
+const leaf32 = Buffer.alloc(33);
+leaf32[0] = 0x00;
+const node = Buffer.alloc(65);
+node[0] = 0x01;
 
 export const rfc6962Sha256: LogHasher = {
   size: 32,
   emptyRoot: () => sha256(Buffer.alloc(0)),
-  hashLeaf: (leaf) => sha256(Buffer.concat([LEAF_PREFIX, leaf])),
-  hashChildren: (left, right) => sha256(Buffer.concat([NODE_PREFIX, left, right])),
+  hashLeaf: (leaf) => {
+    if (leaf.length === 32) {
+      leaf32.set(leaf, 1);
+      return sha256(leaf32);
+    }
+    const input = Buffer.allocUnsafe(leaf.length + 1);
+    input[0] = 0x00;
+    input.set(leaf, 1);
+    return sha256(input);
+  },
+  hashChildren: (left, right) => {
+    if (left.length !== 32 || right.length !== 32) {
+      const prefix = Buffer.from([0x01]);
+      return sha256(Buffer.concat([prefix, left, right]));
+    }
+    node.set(left, 1);
+    node.set(right, 33);
+    return sha256(node);
+  },
 };

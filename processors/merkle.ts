@@ -29,10 +29,12 @@ interface OpenBatch {
 interface BatchState {
   readonly nextBatchSeq: number;
   readonly previousSignature: string | null;
+  /** Last offset of the last sealed batch: an event at or below it is never sealed again. */
+  readonly lastSealedOffset: number;
   readonly open: OpenBatch | null;
 }
 
-const INITIAL: BatchState = { nextBatchSeq: 0, previousSignature: null, open: null };
+const INITIAL: BatchState = { nextBatchSeq: 0, previousSignature: null, lastSealedOffset: -1, open: null };
 
 /** The LedgerEvent fields merkle reads. */
 interface LedgerEventValue {
@@ -79,7 +81,9 @@ export class MerkleProcessor implements Processor<LedgerEventValue> {
   private append(state: BatchState, record: InputRecord<LedgerEventValue>): BatchState {
     const bundleId = record.value.export.bundleId;
     const open = state.open;
-    if (open && record.offset <= open.lastOffset) return state; // already in the batch (never expected: offsets commit with the state)
+    // Offsets commit with the state, so this only matters after a manual offset reset: an event
+    // already sealed or already in the open batch is not taken twice.
+    if (record.offset <= (open ? open.lastOffset : (state.lastSealedOffset ?? -1))) return state;
     return {
       ...state,
       open: {
@@ -115,6 +119,6 @@ export class MerkleProcessor implements Processor<LedgerEventValue> {
     this.context.forward({ topic: this.options.topics.roots, key: String(this.context.partition), value: root });
     this.context.recordOutcome('sealed');
     this.context.observe('merkle_batch_leaves', open.leaves.length);
-    return { nextBatchSeq: state.nextBatchSeq + 1, previousSignature: root.signature, open: null };
+    return { nextBatchSeq: state.nextBatchSeq + 1, previousSignature: root.signature, lastSealedOffset: open.lastOffset, open: null };
   }
 }
