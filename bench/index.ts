@@ -1,5 +1,6 @@
 // `npm run bench [-- section...]`: prints one JSON object per line. Sections: codec, broker,
-// validate (default: all). Pipeline figures carry the ceiling measured in the same run.
+// validate, merkle, store, dedupe, restore (default: all). Pipeline figures carry the ceiling
+// measured in the same run.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { loadConfig } from '../config.js';
@@ -7,10 +8,25 @@ import { packageRoot } from '../runtime/paths.js';
 import { benchBroker } from './broker.js';
 import { benchCodec } from './codec.js';
 import { benchValidate } from './validate.js';
+import { benchMerkle } from './merkle.js';
+import { benchStore } from './store.js';
+import { benchDedupe } from './dedupe.js';
+import { benchRestore } from './restore.js';
 import { printResult, withCeiling, type BenchResult } from './report.js';
 
-const SECTIONS = ['codec', 'broker', 'validate'] as const;
+const SECTIONS = ['codec', 'broker', 'validate', 'merkle', 'store', 'dedupe', 'restore'] as const;
 type Section = (typeof SECTIONS)[number];
+
+/** Sections that talk to Kafka: the local stack is started for them unless KAFKA_BROKERS is set. */
+let stackChecked = false;
+function brokers(): readonly string[] {
+  if (process.env.KAFKA_BROKERS === undefined && !stackChecked) {
+    stackChecked = true;
+    const up = spawnSync(process.execPath, [join(packageRoot(import.meta.url), 'scripts', 'stack.mjs'), 'up', '--no-registry'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (up.status !== 0) process.exit(1);
+  }
+  return loadConfig().kafka.brokers;
+}
 
 async function main(args: readonly string[]): Promise<void> {
   const unknown = args.filter((a) => !(SECTIONS as readonly string[]).includes(a));
@@ -21,18 +37,19 @@ async function main(args: readonly string[]): Promise<void> {
   const chosen: readonly Section[] = args.length > 0 ? (args as Section[]) : SECTIONS;
   let brokerConsume: BenchResult | undefined;
   if (chosen.includes('broker')) {
-    if (process.env.KAFKA_BROKERS === undefined) {
-      const up = spawnSync(process.execPath, [join(packageRoot(import.meta.url), 'scripts', 'stack.mjs'), 'up', '--no-registry'], { stdio: ['ignore', 'ignore', 'inherit'] });
-      if (up.status !== 0) process.exit(1);
-    }
-    const results = await benchBroker({ brokers: loadConfig().kafka.brokers });
+    const results = await benchBroker({ brokers: brokers() });
     results.forEach(printResult);
     brokerConsume = results.find((r) => r.name === 'broker.consume');
   }
+  // Before the in-process sections, so the RSS it reports is not their garbage.
+  if (chosen.includes('restore')) (await benchRestore({ brokers: brokers() })).forEach(printResult);
   if (chosen.includes('codec')) {
     for (const r of await benchCodec()) printResult(brokerConsume ? withCeiling(r, brokerConsume) : r);
   }
   if (chosen.includes('validate')) (await benchValidate()).forEach(printResult);
+  if (chosen.includes('merkle')) (await benchMerkle()).forEach(printResult);
+  if (chosen.includes('store')) (await benchStore()).forEach(printResult);
+  if (chosen.includes('dedupe')) (await benchDedupe()).forEach(printResult);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
