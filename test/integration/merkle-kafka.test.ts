@@ -1,7 +1,6 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
@@ -15,7 +14,16 @@ import { exportStream, generateDemoKeys, keyringDocument } from '../../examples/
 import type { DumpRecord } from '../../merkle/audit.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers, schemaRegistryUrl } from '../support/env.js';
-import { killHard, repoRoot, sleep, stopGracefully, waitFor, type Worker } from '../support/processes.js';
+import { freePort, killHard, runLedger, sleep, startLedger as startLedgerChild, stopGracefully, waitFor, type Worker } from '../support/processes.js';
+import { endOffsets as topicEndOffsets, ensurePipelineTopics } from '../support/topics.js';
+
+function startLedger(args: readonly string[], env: Record<string, string>): Worker {
+  const worker = startLedgerChild(args, env);
+  workers.push(worker);
+  return worker;
+}
+
+const endOffsets = (topic: string) => topicEndOffsets(admin, topic);
 
 // The merkle stage on the real broker, killed with SIGKILL while it seals: `ledger run
 // --processors validate,dedupe` in one child, `ledger run --processors merkle` in another that
@@ -55,58 +63,6 @@ let admin: Admin;
 let checker: Consumer | undefined;
 const workers: Worker[] = [];
 
-/** Like startWorker (test/support/processes.ts), with command-line arguments. */
-function startLedger(args: readonly string[], env: Record<string, string>): Worker {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist/cli/ledger.js'), ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const logs: Array<Record<string, unknown>> = [];
-  let partial = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ level: 'raw', message: line });
-      }
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const worker = { child, logs, exited };
-  workers.push(worker);
-  return worker;
-}
-
-/** Runs the compiled CLI to completion. */
-function ledgerCommand(args: readonly string[], env: Record<string, string>): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist/cli/ledger.js'), ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => stdout.push(c));
-    child.stderr.on('data', (c: Buffer) => stderr.push(c));
-    child.on('error', reject);
-    child.on('close', (exitCode) => resolve({ exitCode, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-async function endOffsets(topic: string): Promise<Map<number, number>> {
-  return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
-}
-
 /** Offsets of the committed records of one partition, read by librdkafka (kcat), independent of KafkaJS. */
 function committedOffsets(topic: string, partition: number): number[] {
   const args = ['-b', kafkaBrokers().join(','), '-C', '-t', topic, '-p', String(partition), '-o', 'beginning', '-e', '-q', '-X', 'isolation.level=read_committed', '-f', '%o\\n'];
@@ -128,6 +84,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'merkle-it-'));
   admin = kafka.admin();
   await admin.connect();
+  await ensurePipelineTopics(admin);
 });
 
 afterAll(async () => {
@@ -267,7 +224,7 @@ describe('merkle stage on the broker under kill -9', () => {
     expect(workers.flatMap((w) => w.logs.filter((l) => l.level === 'error'))).toEqual([]);
     expect(restoredAfterWipe).toBeGreaterThan(0);
 
-    const dump = await ledgerCommand(['dump', '--out', paths.dump, '--topics', `${TOPICS.events},${TOPICS.merkleRoots}`], { ...common });
+    const dump = await runLedger(['dump', '--out', paths.dump, '--topics', `${TOPICS.events},${TOPICS.merkleRoots}`], { ...common });
     expect(dump.exitCode, dump.stderr).toBe(0);
     const dumpedRoots = (await readDump<MerkleRootRecord>(paths.dump, TOPICS.merkleRoots)).filter((r) => r.value.keyId === KEY_ID);
     const dumpedEvents = await readDump<LedgerEvent>(paths.dump, TOPICS.events);
@@ -288,7 +245,7 @@ describe('merkle stage on the broker under kill -9', () => {
     await mkdir(paths.audited, { recursive: true });
     await writeDump(paths.audited, TOPICS.events, audited);
     await writeDump(paths.audited, TOPICS.merkleRoots, dumpedRoots);
-    const verify = await ledgerCommand(['verify', '--dir', paths.audited, '--keys', paths.signerKeyring], {});
+    const verify = await runLedger(['verify', '--dir', paths.audited, '--keys', paths.signerKeyring], {});
     expect(verify.exitCode, verify.stderr).toBe(0);
     const summary = JSON.parse(verify.stdout) as { ok: boolean; events: number; batches: number; partitions: number };
     expect(summary).toMatchObject({ ok: true, events: audited.length, batches: dumpedRoots.length });

@@ -1,7 +1,6 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage } from 'kafkajs';
@@ -13,7 +12,8 @@ import { signExport } from '../../contracts/export.js';
 import { exportBody, exportStream, generateDemoKeys, keyringDocument, signedExport, type ExportSpec } from '../../examples/exports.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers } from '../support/env.js';
-import { repoRoot, sleep, stopGracefully, waitFor, type Worker } from '../support/processes.js';
+import { freePort, sleep, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
+import { ensurePipelineTopics } from '../support/topics.js';
 
 // `ledger run --processors validate` as a child process on the real broker, fed by an
 // independent producer (kcat), checked by reading both output topics read_committed: every
@@ -36,39 +36,6 @@ let admin: Admin;
 let checker: Consumer;
 let worker: Worker | undefined;
 const received: Array<{ topic: string; partition: number; message: KafkaMessage }> = [];
-
-/** Like startWorker (test/support/processes.ts), with command-line arguments. */
-function startLedger(args: readonly string[], env: Record<string, string>): Worker {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist/cli/ledger.js'), ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const logs: Array<Record<string, unknown>> = [];
-  let partial = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ level: 'raw', message: line });
-      }
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, logs, exited };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 type Offsets = Map<string, Map<number, number>>;
 
@@ -141,6 +108,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'validate-it-'));
   admin = kafka.admin();
   await admin.connect();
+  await ensurePipelineTopics(admin);
 });
 
 afterAll(async () => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -10,9 +11,9 @@ export interface Worker {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts a compiled entry point of the project (under dist/) as a child process. */
-export function startWorker(entry: string, env: Record<string, string>): Worker {
-  const child = spawn(process.execPath, [`${repoRoot}dist/${entry}`], {
+/** Starts a compiled entry point of the project (under dist/) as a child process, with optional command-line arguments. */
+export function startWorker(entry: string, env: Record<string, string>, args: readonly string[] = []): Worker {
+  const child = spawn(process.execPath, [`${repoRoot}dist/${entry}`, ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -54,4 +55,30 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(200);
   }
+}
+
+/** Starts the compiled `ledger` CLI with these arguments as a long-running child. */
+export const startLedger = (args: readonly string[], env: Record<string, string>): Worker => startWorker('cli/ledger.js', env, args);
+
+/** Runs the compiled `ledger` CLI to completion. */
+export function runLedger(args: readonly string[], env: Record<string, string>): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [`${repoRoot}dist/cli/ledger.js`, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => stdout.push(c));
+    child.stderr.on('data', (c: Buffer) => stderr.push(c));
+    child.on('error', reject);
+    child.on('close', (exitCode) => resolve({ exitCode, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }));
+  });
+}
+
+/** A loopback port that was free a moment ago (for the children's /metrics servers). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no free port');
+  return address.port;
 }
