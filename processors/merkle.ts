@@ -116,7 +116,9 @@ export class MerkleProcessor implements Processor<LedgerEventValue> {
       },
       this.options.sign,
     );
-    this.context.forward({ topic: this.options.topics.roots, key: String(this.context.partition), value: root });
+    // Partition P's roots go to partition P of the roots topic: the projector's task P reads
+    // the events and the roots of one partition together.
+    this.context.forward({ topic: this.options.topics.roots, key: String(this.context.partition), partition: this.context.partition, value: root });
     this.context.recordOutcome('sealed');
     this.context.observe('merkle_batch_leaves', open.leaves.length);
     return { nextBatchSeq: state.nextBatchSeq + 1, previousSignature: root.signature, lastSealedOffset: open.lastOffset, open: null };

@@ -216,9 +216,12 @@ export class Task {
 
   private async encodeOutput({ record, timestamp }: PendingOutput): Promise<EncodedOutput> {
     const count = topicSpec(this.topology, record.topic).partitions;
+    if (record.partition !== undefined && !(Number.isInteger(record.partition) && record.partition >= 0 && record.partition < count)) {
+      throw new Error(`processor ${this.spec.name} forwarded to ${record.topic} partition ${record.partition}, which has ${count} partitions`);
+    }
     return {
       topic: record.topic,
-      partition: partitionFor(record.key, count, this.partition),
+      partition: record.partition ?? partitionFor(record.key, count, this.partition),
       key: record.key,
       value: await this.serde.encode(record.topic, record.value),
       headers: record.headers ?? {},

@@ -28,6 +28,11 @@ export interface OutputRecord {
   readonly key: string | null;
   readonly value: unknown;
   readonly headers?: Headers;
+  /**
+   * An explicit partition, for outputs that describe a partition rather than a key (Merkle
+   * roots of ledger.events partition P go to partition P); default: murmur2 of the key.
+   */
+  readonly partition?: number;
   /** Defaults to the timestamp of the record being processed (or the punctuation time). */
   readonly timestamp?: number;
 }
