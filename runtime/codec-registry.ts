@@ -25,6 +25,15 @@ const httpStatus = (error: unknown): number | undefined => {
 const isCompatibilityConfigMismatch = (error: unknown): boolean =>
   error instanceof Error && error.name === 'ConfluentSchemaRegistryCompatibilityError';
 
+const REGISTER_ATTEMPTS = 5;
+/**
+ * What another instance creating the same subject at the same moment looks like: Apicurio's
+ * 409 "already exists", or the subject seen between its creation and its compatibility being
+ * set (the client library sets it after registering). Both settle within moments.
+ */
+const isCreationRace = (error: unknown): boolean =>
+  (httpStatus(error) === 409 && /already exists/i.test(describeCause(error))) || isCompatibilityConfigMismatch(error);
+
 /** One place that turns what the registry client threw into a CodecError with a useful code. */
 function registryFailure(error: unknown, what: string): CodecError {
   const status = httpStatus(error);
@@ -55,14 +64,20 @@ export class RegistryClient {
 
   /** Registers `schemaJson` under `subject` with BACKWARD compatibility; returns its schema id. */
   async register(subject: string, schemaJson: string): Promise<number> {
-    try {
-      const { id } = await this.registry.register(
-        { type: SchemaType.AVRO, schema: schemaJson },
-        { subject, compatibility: COMPATIBILITY.BACKWARD },
-      );
-      return id;
-    } catch (error) {
-      throw registryFailure(error, `registering subject ${subject}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { id } = await this.registry.register(
+          { type: SchemaType.AVRO, schema: schemaJson },
+          { subject, compatibility: COMPATIBILITY.BACKWARD },
+        );
+        return id;
+      } catch (error) {
+        if (attempt < REGISTER_ATTEMPTS && isCreationRace(error)) {
+          await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+          continue;
+        }
+        throw registryFailure(error, `registering subject ${subject}`);
+      }
     }
   }
 

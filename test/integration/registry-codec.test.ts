@@ -91,6 +91,14 @@ describe('Avro codec with the Confluent-compatible registry', () => {
     expect(again).toEqual(ids);
   });
 
+  it('lets several instances starting together register the same new subjects', async () => {
+    // Apicurio answers all but one concurrent creator of a subject 409 "already exists".
+    const racePrefix = `${prefix}-race`;
+    const raceTopics = Object.fromEntries(Object.entries(DESIGN_TOPICS).map(([name, record]) => [`${racePrefix}.${name}`, record]));
+    const results = await Promise.all(Array.from({ length: 4 }, () => createValueCodec({ catalog, topics: raceTopics, registry }).registerAll()));
+    for (const ids of results) expect(ids).toEqual(results[0]);
+  });
+
   it('round trips in the Confluent wire format, also through a codec with a cold cache', async () => {
     const bytes = await codec.encode(eventsTopic, ledgerEvent);
     expect(detectFormat(bytes)).toBe('confluent');
