@@ -12,16 +12,38 @@ export interface PipelineMetrics {
   readonly projectionLagSeconds: Gauge<'topic'>;
   readonly consumerLag: Gauge<'group' | 'topic' | 'partition'>;
   readonly airgapStalenessSeconds: Gauge<'tenant'>;
+  /** Newest record timestamp the projector has applied, per input topic (for the lag gauge). */
+  readonly projectorApplied: Map<string, number>;
+  /** Where scrapes read staleness from, once the stores exist (before that: no series). */
+  useStaleness(source: StalenessSource): void;
 }
 
-/** Staleness is computed at scrape time, so it grows between bundle imports. */
-export type StalenessSource = () => Iterable<{ readonly tenant: string; readonly seconds: number }>;
+/**
+ * Staleness is computed at scrape time from the committed projections (seconds at `nowMs`), so
+ * it grows between bundle imports.
+ */
+export type StalenessSource = (nowMs: number) => Promise<Iterable<{ readonly tenant: string; readonly seconds: number }>>;
 
-export function createMetrics(options: { staleness?: StalenessSource; defaultMetrics?: boolean } = {}): PipelineMetrics {
+export interface MetricsOptions {
+  defaultMetrics?: boolean;
+  /** The scrape clock (replay fixes it at --now). */
+  clock?: () => number;
+}
+
+/** The processor whose applied records ledger_projection_lag_seconds measures. */
+const PROJECTOR = 'projector';
+
+export function createMetrics(options: MetricsOptions = {}): PipelineMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
-  const staleness = options.staleness;
+  const clock = options.clock ?? Date.now;
+  const projectorApplied = new Map<string, number>();
+  let staleness: StalenessSource | null = null;
   return {
+    projectorApplied,
+    useStaleness(source) {
+      staleness = source;
+    },
     registry,
     recordsTotal: new Counter({
       name: 'ledger_records_total',
@@ -49,9 +71,14 @@ export function createMetrics(options: { staleness?: StalenessSource; defaultMet
     }),
     projectionLagSeconds: new Gauge({
       name: 'ledger_projection_lag_seconds',
-      help: 'Age of the newest record the projector has applied, per input topic.',
+      help: 'Age of the newest record the projector has applied, per input topic, at scrape time.',
       labelNames: ['topic'],
       registers: [registry],
+      collect() {
+        this.reset();
+        const now = clock();
+        for (const [topic, newestMs] of projectorApplied) this.set({ topic }, Math.max(0, (now - newestMs) / 1000));
+      },
     }),
     consumerLag: new Gauge({
       name: 'ledger_consumer_lag_records',
@@ -64,10 +91,10 @@ export function createMetrics(options: { staleness?: StalenessSource; defaultMet
       help: 'Seconds since the newest air-gap bundle timeAnchor of each tenant, computed at scrape time.',
       labelNames: ['tenant'],
       registers: [registry],
-      collect() {
-        if (!staleness) return;
+      async collect() {
         this.reset();
-        for (const { tenant, seconds } of staleness()) this.set({ tenant }, seconds);
+        if (!staleness) return;
+        for (const { tenant, seconds } of await staleness(clock())) this.set({ tenant }, seconds);
       },
     }),
   };
@@ -83,6 +110,10 @@ export function metricsSink(metrics: PipelineMetrics): MetricsSink {
     observe(_processor, name, value) {
       if (name === 'merkle_batch_leaves') metrics.merkleBatchLeaves.observe(value);
       else metrics.dsseVerifySeconds.observe(value);
+    },
+    applied(processor, topic, timestampMs) {
+      if (processor !== PROJECTOR) return;
+      metrics.projectorApplied.set(topic, Math.max(metrics.projectorApplied.get(topic) ?? -Infinity, timestampMs));
     },
   };
 }

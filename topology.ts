@@ -2,9 +2,10 @@
 // processors and stores (DESIGN.md 1, 2, 6). Names only: the logic lives in processors/.
 import { DedupeProcessor, RUNS_STORE } from './processors/dedupe.js';
 import { MERKLE_STORE, MerkleProcessor } from './processors/merkle.js';
+import { ANCHORS_STORE, ProjectorProcessor, RUNS_PROJECTION_STORE, TENANTS_STORE } from './processors/projector.js';
 import { ValidateProcessor, type ValidatePool } from './processors/validate.js';
 import type { KeyringSource } from './runtime/keyring-source.js';
-import type { ProcessorSpec, TopicSpec, Topology } from './runtime/topology-types.js';
+import type { ProcessorSpec, StoreSpec, TopicSpec, Topology } from './runtime/topology-types.js';
 
 export const TOPICS = {
   exportsCreated: 'orchestrator.export.created',
@@ -74,9 +75,21 @@ export interface PipelineDependencies {
     readonly keyId: string;
     readonly sign: (message: Buffer) => Buffer;
   } | null;
+  /** Roots signed with this key id anchor the projections (null or absent: any root). */
+  readonly projectorRootKeyId?: string | null;
+  /** The processors to wire (default: all; merkle only with a signing key). */
+  readonly processors?: readonly ProcessorName[];
 }
 
-export const PROCESSOR_NAMES = ['validate', 'dedupe', 'merkle'] as const;
+export const PROCESSOR_NAMES = ['validate', 'dedupe', 'merkle', 'projector'] as const;
+
+const STORES: readonly StoreSpec[] = [
+  { name: RUNS_STORE, doc: 'per tenantId/runId: idempotencyKey, status, contentHash per status' },
+  { name: MERKLE_STORE, doc: 'per partition: the open batch, next batchSeq, previous signature' },
+  { name: RUNS_PROJECTION_STORE, doc: 'per tenantId/runId: the latest timeline entry (with its Merkle anchor) and startedAt' },
+  { name: ANCHORS_STORE, doc: 'per eventHash: the run waiting for its root, or a root that arrived before its event' },
+  { name: TENANTS_STORE, doc: 'per tenant: newest bundle and counts (t/), findings (f/), imported bundles (b/)' },
+];
 export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
 
 export function pipelineTopology(deps: PipelineDependencies): Topology {
@@ -112,13 +125,30 @@ export function pipelineTopology(deps: PipelineDependencies): Topology {
     stores: [MERKLE_STORE],
     create: () => new MerkleProcessor({ topics: { roots: TOPICS.merkleRoots }, ...merkleDeps }),
   };
+  const projector: ProcessorSpec = {
+    name: 'projector',
+    inputs: [TOPICS.events, TOPICS.merkleRoots, TOPICS.airgapBundles],
+    outputs: [TOPICS.timeline, TOPICS.airgapTimeline, TOPICS.rejected],
+    stores: [RUNS_PROJECTION_STORE, ANCHORS_STORE, TENANTS_STORE],
+    create: () =>
+      new ProjectorProcessor({
+        topics: {
+          events: TOPICS.events,
+          roots: TOPICS.merkleRoots,
+          bundles: TOPICS.airgapBundles,
+          timeline: TOPICS.timeline,
+          airgapTimeline: TOPICS.airgapTimeline,
+          rejected: TOPICS.rejected,
+        },
+        rootKeyId: deps.projectorRootKeyId ?? null,
+      }),
+  };
+  const wanted = (spec: ProcessorSpec | null): spec is ProcessorSpec => spec !== null && (deps.processors ?? PROCESSOR_NAMES).some((n) => n === spec.name);
+  const processors = [validate, dedupe, merkle, projector].filter(wanted);
   return {
     appId: deps.appId,
     topics: pipelineTopics(deps.partitions),
-    stores: [
-      { name: RUNS_STORE, doc: 'per tenantId/runId: idempotencyKey, status, contentHash per status' },
-      ...(merkle ? [{ name: MERKLE_STORE, doc: 'per partition: the open batch, next batchSeq, previous signature' }] : []),
-    ],
-    processors: merkle ? [validate, dedupe, merkle] : [validate, dedupe],
+    stores: STORES.filter((store) => processors.some((p) => p.stores.includes(store.name))),
+    processors,
   };
 }

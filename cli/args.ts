@@ -23,3 +23,16 @@ export function integerFlag(command: string, name: string, value: string | undef
   if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`ledger ${command}: --${name} must be a whole number >= ${min}, got "${value}"`);
   return Number(value);
 }
+
+/** An ISO-8601 instant as epoch milliseconds, or undefined. */
+export function parseIsoInstant(text: string): number | undefined {
+  const ms = Date.parse(text);
+  return /^\d{4}-\d{2}-\d{2}T/.test(text) && !Number.isNaN(ms) ? ms : undefined;
+}
+
+/** An ISO-8601 instant flag (e.g. --now), as epoch milliseconds. */
+export function instantFlag(command: string, name: string, value: string): number {
+  const ms = parseIsoInstant(value);
+  if (ms === undefined) throw new UsageError(`ledger ${command}: --${name} "${value}" is not an ISO-8601 instant`);
+  return ms;
+}

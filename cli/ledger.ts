@@ -10,6 +10,7 @@ import { REPLAY_USAGE, replayCommand } from './replay.js';
 import { PROVE_USAGE, proveCommand } from './prove.js';
 import { VERIFY_USAGE, verifyCommand } from './verify.js';
 import { DUMP_USAGE, dumpCommand } from './dump.js';
+import { FRESHNESS_USAGE, freshnessCommand } from './freshness.js';
 
 const HELP = `ledger — the Findings Ledger stream pipeline
 
@@ -20,6 +21,7 @@ usage:
   ${VERIFY_USAGE}
   ${DUMP_USAGE}
   ${RUN_USAGE}
+  ${FRESHNESS_USAGE}
   ${TOPICS_USAGE}
   ${SCHEMAS_USAGE}
   ${DEMO_USAGE}
@@ -40,6 +42,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   topics: (argv) => topicsCommand(argv, process.stdout),
   schemas: (argv) => schemasCommand(argv, process.stdout),
   demo: demoCommand,
+  freshness: (argv) => freshnessCommand(argv, process.stdout),
 };
 
 async function main(argv: readonly string[]): Promise<number> {

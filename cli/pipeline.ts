@@ -80,6 +80,7 @@ export function buildPipeline(config: LedgerConfig, logger: DriverLogger, option
     validatePool: pool,
     dedupeRetentionMs: config.dedupeRetentionSeconds * 1000,
     merkle: signer && { batchSize: config.merkleBatchSize, batchMaxWaitMs: config.merkleBatchMaxWaitMs, ...signer },
+    projectorRootKeyId: config.signingKeyId,
   });
   const codec = createCodec(config);
   return {

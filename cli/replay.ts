@@ -9,9 +9,10 @@ import { LocalDriver, type PipeInput } from '../runtime/local-driver.js';
 import { topicSpec } from '../runtime/topology-types.js';
 import { RocksDbBackend } from '../state/rocksdb.js';
 import { TOPIC_RECORDS } from '../topology.js';
-import { integerFlag, parseFlags, requiredFlag } from './args.js';
+import { instantFlag, integerFlag, parseFlags, parseIsoInstant, requiredFlag } from './args.js';
 import { UsageError } from './errors.js';
 import { buildPipeline } from './pipeline.js';
+import { ProjectionQueries } from '../processors/projector-queries.js';
 
 export const REPLAY_USAGE =
   'ledger replay --in FILE --out DIR [--keys FILE] [--signing-key PKCS8.pem --signing-key-id ID] [--partitions N] [--batch-size N] [--now ISO] [--allow-unsigned]';
@@ -45,7 +46,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   const input = requiredFlag('replay', 'in', flags.in);
   const outDir = requiredFlag('replay', 'out', flags.out);
   const partitions = integerFlag('replay', 'partitions', flags.partitions, 3);
-  const nowMs = flags.now === undefined ? 0 : parseInstant(flags.now);
+  const nowMs = flags.now === undefined ? 0 : instantFlag('replay', 'now', flags.now);
   const config = loadConfig(process.env, {
     LEDGER_PARTITIONS: String(partitions),
     ...(flags.keys !== undefined ? { LEDGER_KEYRING: flags.keys } : {}),
@@ -58,7 +59,8 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   const stateDir = join(outDir, 'state');
   await rm(stateDir, { recursive: true, force: true });
   await mkdir(stateDir, { recursive: true });
-  const metrics = createMetrics({ defaultMetrics: false });
+  // The exposition is taken at --now, so metrics.prom is a function of the input too.
+  const metrics = createMetrics({ defaultMetrics: false, clock: () => nowMs });
   const driver = await LocalDriver.create({
     topology: pipeline.topology,
     backend: new RocksDbBackend(stateDir),
@@ -66,6 +68,8 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     wallClockMs: nowMs,
     metrics: metricsSink(metrics),
   });
+  const queries = new ProjectionQueries({ stores: driver, partitions, freshnessThresholdSeconds: config.freshnessThresholdSeconds, clock: () => nowMs });
+  metrics.useStaleness((at) => queries.staleness(at));
   try {
     const inputTopics = new Set(pipeline.topology.processors.flatMap((p) => p.inputs));
     let lineNumber = 0;
@@ -136,12 +140,12 @@ function toPipeInput(line: InputLine, nowMs: number, n: number, partitions: numb
     throw new UsageError(`ledger replay: line ${n}: partition ${String(line.partition)} is not in 0..${partitions - 1}`);
   }
   const value = typeof line.value === 'string' ? Buffer.from(line.value, 'utf8') : Buffer.from(JSON.stringify(line.value), 'utf8');
-  const timestamp = line.timestamp === undefined ? nowMs : typeof line.timestamp === 'number' ? line.timestamp : parseInstant(line.timestamp);
+  const timestamp = line.timestamp === undefined ? nowMs : typeof line.timestamp === 'number' ? line.timestamp : lineInstant(line.timestamp, n);
   return { key: line.key ?? null, value, ...(line.partition !== undefined ? { partition: line.partition } : {}), headers: line.headers ?? {}, timestamp };
 }
 
-function parseInstant(text: string): number {
-  const ms = Date.parse(text);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(ms)) throw new UsageError(`ledger: "${text}" is not an ISO-8601 instant`);
+function lineInstant(text: string, n: number): number {
+  const ms = parseIsoInstant(text);
+  if (ms === undefined) throw new UsageError(`ledger replay: line ${n}: timestamp "${text}" is not an ISO-8601 instant`);
   return ms;
 }

@@ -9,6 +9,7 @@ import { parseFlags } from './args.js';
 import { UsageError } from './errors.js';
 import { ConfigError } from '../config.js';
 import { buildPipeline } from './pipeline.js';
+import { ProjectionQueries, projectorRoutes } from '../processors/projector-queries.js';
 
 export const RUN_USAGE = `ledger run [--processors ${PROCESSOR_NAMES.join(',')}] [--keys FILE] [--allow-unsigned] [--signing-key PKCS8.pem --signing-key-id ID] [--metrics-port N]`;
 
@@ -50,7 +51,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     logger,
     metrics: metricsSink(metrics),
   });
-  const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady() });
+  const queries = new ProjectionQueries({ stores: driver, partitions: config.partitions, freshnessThresholdSeconds: config.freshnessThresholdSeconds, clock: Date.now });
+  metrics.useStaleness((now) => queries.staleness(now));
+  const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady(), routes: projectorRoutes(queries) });
   process.on('SIGHUP', () => void pipeline.keyring.reload());
   await driver.start();
   logger.info('pipeline running', { processors, metricsPort: config.metricsPort, registry: config.schemaRegistry ? 'confluent' : 'single-object' });

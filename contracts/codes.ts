@@ -35,6 +35,13 @@ export type DedupeCode = (typeof DEDUPE_CODES)[number];
 export const AIRGAP_CODES = ['ERR_AIRGAP_STALE'] as const;
 export type AirgapCode = (typeof AIRGAP_CODES)[number];
 
+/**
+ * Bad air-gap bundle imports (stage `airgap`): DESIGN.md 5 gives them no codes of their own,
+ * so they reuse the export contract's codes of the same meaning, checked in the same order.
+ */
+export const AIRGAP_BUNDLE_CODES = ['ERR_PAYLOAD_TOO_LARGE', 'ERR_MALFORMED', 'ERR_MISSING_FIELD', 'ERR_TENANT_MISMATCH', 'ERR_INVALID_FIELD', 'ERR_INVALID_TIMESTAMP'] as const satisfies readonly ValidationCode[];
+export type AirgapBundleCode = (typeof AIRGAP_BUNDLE_CODES)[number];
+
 export type RejectionCode = ValidationCode | DedupeCode | AirgapCode;
 export const REJECTION_CODES: readonly RejectionCode[] = [...VALIDATION_CODES, ...DEDUPE_CODES, ...AIRGAP_CODES];
 

@@ -3,6 +3,7 @@ import type { TopicSerde } from './serde.js';
 import { Task, type RawInput, type UnitOfWork } from './task.js';
 import { allTopics, checkTopology, taskCount, topicSpec, type Topology } from './topology-types.js';
 import type { Headers, MetricsSink } from './types.js';
+import type { HostedPartition, HostedStores } from '../state/query.js';
 import type { StoreBackend } from '../state/store.js';
 
 /** A record in one of the driver's in-memory topic logs. */
@@ -29,7 +30,7 @@ export interface PipeInput {
  * topology order, partitions in order, one unit of work per batch). Used by unit tests and by
  * the offline `ledger replay`.
  */
-export class LocalDriver {
+export class LocalDriver implements HostedStores {
   private readonly logs = new Map<string, LocalRecord[][]>();
   private readonly tasks: Task[] = [];
   /** Next offset each task reads, per input topic: `${taskId}|${topic}` → offset. */
@@ -110,6 +111,11 @@ export class LocalDriver {
 
   partitionsOf(topic: string): readonly (readonly LocalRecord[])[] {
     return this.log(topic);
+  }
+
+  /** Every partition of a store (all tasks run here); see state/query.ts. */
+  hosted(store: string): HostedPartition[] {
+    return this.tasks.filter((t) => t.storeNames().includes(store)).map((t) => ({ partition: t.partition, store: t.storePartition(store) }));
   }
 
   async close(): Promise<void> {

@@ -45,7 +45,8 @@ export interface UnitOfWork {
 
 export type PendingMetric =
   | { readonly kind: 'outcome'; readonly outcome: string; readonly code?: string }
-  | { readonly kind: 'observe'; readonly name: ObservationName; readonly value: number };
+  | { readonly kind: 'observe'; readonly name: ObservationName; readonly value: number }
+  | { readonly kind: 'applied'; readonly topic: string; readonly timestampMs: number };
 
 interface PendingOutput {
   readonly record: OutputRecord;
@@ -131,6 +132,10 @@ export class Task {
         await this.processor.process(record);
       }
     }
+    if (decoded.length > 0) {
+      const timestampMs = decoded.reduce((newest, r) => Math.max(newest, r.timestamp), -Infinity);
+      this.pendingMetrics.push({ kind: 'applied', topic: decoded[0].topic, timestampMs });
+    }
     return this.finishUnit();
   }
 
@@ -166,7 +171,8 @@ export class Task {
     }
     for (const m of work.metrics) {
       if (m.kind === 'outcome') this.metrics.outcome(this.spec.name, m.outcome, m.code);
-      else this.metrics.observe(this.spec.name, m.name, m.value);
+      else if (m.kind === 'observe') this.metrics.observe(this.spec.name, m.name, m.value);
+      else this.metrics.applied(this.spec.name, m.topic, m.timestampMs);
     }
   }
 

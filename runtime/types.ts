@@ -71,9 +71,11 @@ export type ObservationName = 'merkle_batch_leaves' | 'dsse_verify_seconds';
 export interface MetricsSink {
   outcome(processor: string, outcome: string, code?: string): void;
   observe(processor: string, name: ObservationName, value: number): void;
+  /** A batch of `topic` up to a record with this timestamp has been applied (committed). */
+  applied(processor: string, topic: string, timestampMs: number): void;
 }
 
-export const NO_METRICS: MetricsSink = { outcome: () => undefined, observe: () => undefined };
+export const NO_METRICS: MetricsSink = { outcome: () => undefined, observe: () => undefined, applied: () => undefined };
 
 export interface Processor<V = unknown> {
   init?(context: ProcessorContext): void | Promise<void>;

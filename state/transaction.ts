@@ -4,7 +4,7 @@ import type { KeyValueStore } from '../runtime/types.js';
 
 // Store values are JSON documents; the same bytes go to the local database and the changelog.
 const encodeValue = (value: unknown): Buffer => Buffer.from(JSON.stringify(value), 'utf8');
-const decodeValue = <V>(bytes: Buffer): V => JSON.parse(bytes.toString('utf8')) as V;
+export const decodeValue = <V>(bytes: Buffer): V => JSON.parse(bytes.toString('utf8')) as V;
 
 interface PendingWrite<V> {
   readonly value: V | undefined; // undefined = delete

@@ -9,6 +9,7 @@ import { Task, type RawInput, type UnitOfWork } from '../task.js';
 import { allTopics, changelogTopicName, checkTopology, type ProcessorSpec, type Topology } from '../topology-types.js';
 import type { Headers, MetricsSink } from '../types.js';
 import type { StoreBackend } from '../../state/store.js';
+import type { HostedPartition, HostedStores } from '../../state/query.js';
 
 export interface DriverLogger {
   info(message: string, fields?: Record<string, unknown>): void;
@@ -68,7 +69,7 @@ interface TaskSlot {
  * that arrives by rebalance is paused, fenced, restored (recovery.ts), sought to its committed
  * offset and resumed.
  */
-export class KafkaDriver {
+export class KafkaDriver implements HostedStores {
   private readonly runners: ProcessorRunner[] = [];
   private admin: Admin | null = null;
 
@@ -103,6 +104,11 @@ export class KafkaDriver {
   isReady(): boolean {
     return this.runners.length > 0 && this.runners.every((r) => r.isReady());
   }
+
+  /** The restored partitions of a store assigned to this instance (state/query.ts). */
+  hosted(store: string): HostedPartition[] {
+    return this.runners.flatMap((r) => r.hosted(store));
+  }
 }
 
 class ProcessorRunner {
@@ -132,6 +138,11 @@ class ProcessorRunner {
 
   isReady(): boolean {
     return this.joined && [...this.slots.values()].every((s) => s.status === 'ready');
+  }
+
+  hosted(store: string): HostedPartition[] {
+    if (!this.spec.stores.includes(store)) return [];
+    return [...this.slots.values()].flatMap((slot) => (slot.status === 'ready' && slot.task ? [{ partition: slot.partition, store: slot.task.storePartition(store) }] : []));
   }
 
   async start(): Promise<void> {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEd25519KeyPair } from '../../../contracts/ed25519.js';
+import { bundleStream } from '../../../examples/bundles.js';
 import { exportBody, exportStream, generateDemoKeys, keyringDocument, signedExport } from '../../../examples/exports.js';
 import { TOPICS } from '../../../topology.js';
 import { repoRoot } from '../../support/processes.js';
@@ -44,8 +45,10 @@ function ledger(args: readonly string[]): Promise<CliResult> {
   });
 }
 
-const OUTPUT_TOPICS = [TOPICS.validated, TOPICS.rejected, TOPICS.duplicates, TOPICS.events, TOPICS.merkleRoots].sort();
+const OUTPUT_TOPICS = [TOPICS.validated, TOPICS.rejected, TOPICS.duplicates, TOPICS.events, TOPICS.merkleRoots, TOPICS.timeline, TOPICS.airgapTimeline].sort();
 const stream = exportStream({ count: 300, keys });
+const BUNDLE_TENANTS = ['acme', 'globex', 'initech'];
+const bundles = bundleStream({ tenants: BUNDLE_TENANTS, perTenant: 3, findings: 30, lastAnchorMs: Date.parse('2026-11-18T09:00:00Z') });
 const INVALID_LINE_VALUE = 'this is not an export';
 const inputLines = [
   ...stream.map((r) => JSON.stringify({ topic: TOPICS.exportsCreated, key: r.key, value: r.value.toString('utf8') })),
@@ -53,6 +56,7 @@ const inputLines = [
   JSON.stringify({ topic: TOPICS.exportsCreated, partition: 1, value: signedExport({ tenantId: 'acme', runSeed: 'extra', status: 'running' }, keys.active), timestamp: '2026-11-20T08:59:00Z' }),
   // A record validate must reject (the replay itself goes on).
   JSON.stringify({ topic: TOPICS.exportsCreated, key: 'acme/whatever', value: INVALID_LINE_VALUE }),
+  ...bundles.map((r) => JSON.stringify({ topic: TOPICS.airgapBundles, key: r.key, value: r.value.toString('utf8') })),
   '',
 ];
 const inputPath = join(dir, 'input.ndjson');
@@ -120,6 +124,8 @@ describe('ledger replay', () => {
     const rejected = linesOf(first, TOPICS.rejected);
     const byValidate = rejected.filter((l) => l.value?.stage === 'validate');
     expect(validated.length + byValidate.length).toBe(inputs);
+    expect(rejected.filter((l) => l.value?.stage === 'airgap').map((l) => l.value?.code).sort()).toEqual(bundles.filter((b) => b.expect.startsWith('ERR_')).map((b) => b.expect).sort());
+    expect(linesOf(first, TOPICS.airgapTimeline)).toHaveLength(bundles.filter((b) => b.expect === 'IMPORTED').length);
     const decided = linesOf(first, TOPICS.events).length + linesOf(first, TOPICS.duplicates).length + rejected.filter((l) => l.value?.stage === 'dedupe').length;
     expect(decided).toBe(validated.length);
     expect(linesOf(first, TOPICS.duplicates)).toHaveLength(stream.filter((r) => r.replay).length);
@@ -130,6 +136,36 @@ describe('ledger replay', () => {
     const extra = exportBody({ tenantId: 'acme', runSeed: 'extra', status: 'running' });
     const extraValidated = validated.find((l) => l.value?.runId === extra.runId);
     expect(extraValidated?.value?.source).toEqual({ topic: TOPICS.exportsCreated, partition: 1, offset: expect.any(Number) });
+  });
+
+  it('projects every run onto ledger.timeline, anchored in a sealed batch once the input ends', () => {
+    const events = linesOf(first, TOPICS.events);
+    const latest = new Map(linesOf(first, TOPICS.timeline).map((l) => [l.key, l.value]));
+    expect(latest.size).toBe(new Set(events.map((e) => e.key)).size);
+    const sealed = new Set(linesOf(first, TOPICS.merkleRoots).flatMap((r) => r.value?.leaves as string[]));
+    for (const entry of latest.values()) {
+      expect(entry?.anchorReference).toMatch(/^airgap::/);
+      expect(sealed.has(String(entry?.eventHash))).toBe(true);
+    }
+  });
+
+  it('writes metrics.prom at --now: staleness per tenant, outcomes per processor', () => {
+    const prom = readFileSync(join(first, 'metrics.prom'), 'utf8');
+    // The newest bundle of tenant t is anchored at 2026-11-18T09:00Z minus t hours; --now is 2026-11-20T09:00Z.
+    BUNDLE_TENANTS.forEach((tenant, t) => expect(prom).toContain(`ledger_airgap_staleness_seconds{tenant="${tenant}"} ${2 * 86_400 + t * 3600}`));
+    expect(prom).toContain(`ledger_records_total{processor="projector",outcome="imported"} ${bundles.filter((b) => b.expect === 'IMPORTED').length}`);
+  });
+
+  it('lets `ledger freshness --dir` answer offline from the replay output', async () => {
+    const fresh = await ledger(['freshness', '--dir', first, '--tenant', 'acme', '--now', NOW]);
+    expect(fresh, fresh.stderr).toMatchObject({ exitCode: 0 });
+    expect(JSON.parse(fresh.stdout)).toMatchObject({ tenant: 'acme', stale: false, stalenessSeconds: 2 * 86_400 });
+    const stale = await ledger(['freshness', '--dir', first, '--tenant', 'acme', '--now', '2026-12-24T00:00:00Z']);
+    expect(stale.exitCode).toBe(1);
+    expect(JSON.parse(stale.stdout)).toMatchObject({ stale: true, code: 'ERR_AIRGAP_STALE', importOperator: expect.any(String) });
+    const missing = await ledger(['freshness', '--dir', join(dir, 'nowhere'), '--tenant', 'acme']);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr.trimEnd().split('\n')).toHaveLength(1);
   });
 
   it('exits 2 with one stderr line when --in is missing', async () => {

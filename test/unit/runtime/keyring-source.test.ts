@@ -130,15 +130,23 @@ describe('KeyringSource', () => {
     const changes: string[][] = [];
     source.onChange((keyring) => changes.push(keyIdsOf(keyring)));
 
-    writeFileSync(path, document('before', 'after-watch'));
-    await waitFor('the watcher to reload the keyring', () => source.current().lookup('after-watch') !== undefined, 30_000);
+    // watchFile takes its baseline stat asynchronously: a write that lands before it is the
+    // baseline, so write again until the watcher has seen one.
+    await waitFor('the watcher to reload the keyring', () => {
+      if (source.current().lookup('after-watch') !== undefined) return true;
+      writeFileSync(path, document('before', 'after-watch'));
+      return false;
+    }, 30_000);
     expect(changes.at(-1)).toEqual(['after-watch', 'before']);
     expect(logger.lines.some((l) => l.level === 'info' && l.message === 'keyring reloaded' && l.fields?.path === path)).toBe(true);
 
     // A malformed write seen by the watcher is logged and changes nothing.
     const kept = source.current();
-    writeFileSync(path, '{"keys": "oops"}');
-    await waitFor('the watcher to report the malformed file', () => logger.lines.some((l) => l.level === 'error'), 30_000);
+    await waitFor('the watcher to report the malformed file', () => {
+      if (logger.lines.some((l) => l.level === 'error')) return true;
+      writeFileSync(path, '{"keys": "oops"}');
+      return false;
+    }, 30_000);
     expect(source.current()).toBe(kept);
   });
 

@@ -1,0 +1,167 @@
+// Queries over the projector's committed projections (DESIGN.md 5): tenant freshness, the runs
+// of a tenant with stable pagination, and the staleness of every hosted tenant for the gauge.
+// The HTTP routes are a thin shell over these (projectorRoutes).
+import type { IncomingMessage } from 'node:http';
+import { freshnessOf, stalenessSeconds, type FreshnessReport } from '../contracts/airgap.js';
+import { compareInstants, parseUtcInstant } from '../contracts/utc-instant.js';
+import type { RouteHandler } from '../runtime/http.js';
+import { partitionFor } from '../runtime/partitioner.js';
+import { ReadOnlyStore, type HostedStores } from '../state/query.js';
+import { RUNS_PROJECTION_STORE, tenantKey, TENANTS_STORE, type RunProjection, type TenantProjection, type TimelineEntry } from './projector.js';
+
+export interface ProjectionQueryOptions {
+  readonly stores: HostedStores;
+  /** Partitions of the projector's input topics (which partition owns a tenant). */
+  readonly partitions: number;
+  readonly freshnessThresholdSeconds: number;
+  readonly clock: () => number;
+}
+
+export class NotHostedError extends Error {
+  readonly code = 'NOT_HOSTED' as const;
+}
+
+export class BadQueryError extends Error {
+  readonly code = 'BAD_QUERY' as const;
+}
+
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+export interface RunSummary extends TimelineEntry {
+  readonly startedAt: string;
+}
+
+export interface RunsPage {
+  readonly tenant: string;
+  readonly runs: readonly RunSummary[];
+  /** Opaque; pass as `cursor` for the next page. Null on the last page. */
+  readonly nextCursor: string | null;
+  /** Runs live in every partition: a page is complete only when all are hosted here. */
+  readonly partitions: { readonly hosted: readonly number[]; readonly total: number };
+}
+
+export class ProjectionQueries {
+  private readonly tenants: ReadOnlyStore<unknown>;
+  private readonly runs: ReadOnlyStore<RunProjection>;
+
+  constructor(private readonly options: ProjectionQueryOptions) {
+    this.tenants = new ReadOnlyStore<unknown>(options.stores, TENANTS_STORE);
+    this.runs = new ReadOnlyStore<RunProjection>(options.stores, RUNS_PROJECTION_STORE);
+  }
+
+  /** The tenant's freshness (DESIGN.md 5); its bundles live in the partition its key hashes to. */
+  async freshness(tenant: string): Promise<FreshnessReport> {
+    const partition = partitionFor(tenant, this.options.partitions, 0);
+    if (!this.tenants.partitions().includes(partition)) {
+      throw new NotHostedError(`tenant ${tenant} is on partition ${partition} of ledger.airgap.bundles, which this instance does not host`);
+    }
+    const projection = (await this.tenants.get(tenantKey(tenant), partition)) as TenantProjection | undefined;
+    return freshnessOf(tenant, projection?.newest ?? null, this.options.clock(), this.options.freshnessThresholdSeconds);
+  }
+
+  /**
+   * The tenant's runs ordered by (runId, startedAt), `limit` per page after `cursor` — the
+   * export contract's stable order: a run appearing between two pages lands where it sorts,
+   * and no run is repeated or skipped.
+   */
+  async runsOf(tenant: string, options: { limit?: number; cursor?: string | null } = {}): Promise<RunsPage> {
+    const limit = options.limit ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) throw new BadQueryError(`limit must be an integer in 1..${MAX_PAGE_SIZE}`);
+    const after = options.cursor ? decodeCursor(options.cursor) : null;
+    const all = (await this.runs.range(`${tenant}/`))
+      .map(([, p]) => p)
+      .filter((p) => p.entry.tenantId === tenant)
+      .map((p): RunSummary => ({ ...p.entry, startedAt: p.startedAt }))
+      .sort(compareRuns);
+    const start = after ? all.findIndex((r) => compareRuns(r, after) > 0) : 0;
+    const runs = start < 0 ? [] : all.slice(start, start + limit);
+    const last = runs[runs.length - 1];
+    const more = start >= 0 && start + limit < all.length;
+    return {
+      tenant,
+      runs,
+      nextCursor: more && last ? encodeCursor(last) : null,
+      partitions: { hosted: this.runs.partitions(), total: this.options.partitions },
+    };
+  }
+
+  /** Staleness of every tenant whose bundles this instance hosts, at `nowMs` (the gauge). */
+  async staleness(nowMs: number): Promise<Array<{ tenant: string; seconds: number }>> {
+    const result: Array<{ tenant: string; seconds: number }> = [];
+    for (const [key, value] of await this.tenants.range('t/')) {
+      result.push({ tenant: key.slice(2), seconds: stalenessSeconds((value as TenantProjection).newest, nowMs) });
+    }
+    return result;
+  }
+}
+
+type RunPosition = Pick<RunSummary, 'runId' | 'startedAt'>;
+
+function compareRuns(a: RunPosition, b: RunPosition): number {
+  if (a.runId !== b.runId) return a.runId < b.runId ? -1 : 1;
+  const left = parseUtcInstant(a.startedAt);
+  const right = parseUtcInstant(b.startedAt);
+  return left && right ? compareInstants(left, right) : a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0;
+}
+
+const encodeCursor = (run: RunPosition): string => Buffer.from(JSON.stringify([run.runId, run.startedAt]), 'utf8').toString('base64url');
+
+function decodeCursor(cursor: string): RunPosition {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {
+      return { runId: parsed[0], startedAt: parsed[1] };
+    }
+  } catch {
+    // reported below
+  }
+  throw new BadQueryError('cursor is not one this API returned');
+}
+
+const FRESHNESS_PATH = /^\/v1\/tenants\/([^/]+)\/freshness$/;
+const RUNS_PATH = /^\/v1\/tenants\/([^/]+)\/runs$/;
+
+/**
+ * `GET /v1/tenants/:tenant/freshness` → 200, or 409 with the ERR_AIRGAP_STALE JSON;
+ * `GET /v1/tenants/:tenant/runs?limit=&cursor=` → 200 page. 400 for a bad query, 503 when the
+ * partition that owns the answer is not hosted here (or not restored yet).
+ */
+export function projectorRoutes(queries: ProjectionQueries): RouteHandler[] {
+  const answer = async (work: () => Promise<{ status: number; body: unknown }>) => {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof BadQueryError) return { status: 400, body: { error: error.message } };
+      if (error instanceof NotHostedError) return { status: 503, body: { error: error.message } };
+      throw error;
+    }
+  };
+  return [
+    async (_request: IncomingMessage, url: URL) => {
+      const match = FRESHNESS_PATH.exec(url.pathname);
+      if (!match) return null;
+      return answer(async () => {
+        const report = await queries.freshness(decodeSegment(match[1]));
+        return { status: report.stale ? 409 : 200, body: report };
+      });
+    },
+    async (_request: IncomingMessage, url: URL) => {
+      const match = RUNS_PATH.exec(url.pathname);
+      if (!match) return null;
+      return answer(async () => {
+        const limitText = url.searchParams.get('limit');
+        const limit = limitText === null ? undefined : /^\d{1,7}$/.test(limitText) ? Number(limitText) : NaN;
+        return { status: 200, body: await queries.runsOf(decodeSegment(match[1]), { limit, cursor: url.searchParams.get('cursor') }) };
+      });
+    },
+  ];
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BadQueryError('tenant is not valid percent-encoding');
+  }
+}
