@@ -35,7 +35,7 @@ const PROJECTOR = 'projector';
 
 export function createMetrics(options: MetricsOptions = {}): PipelineMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics !== false) registerProcessMetrics(registry);
   const clock = options.clock ?? Date.now;
   const projectorApplied = new Map<string, number>();
   let staleness: StalenessSource | null = null;
@@ -98,6 +98,18 @@ export function createMetrics(options: MetricsOptions = {}): PipelineMetrics {
       },
     }),
   };
+}
+
+/**
+ * prom-client's default process metrics, minus three gauges named like counters
+ * (`nodejs_active_{handles,requests,resources}_total`), which `promtool check metrics` refuses;
+ * their information stays in the `nodejs_active_{handles,requests,resources}` gauges (by type).
+ */
+const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+function registerProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(name);
 }
 
 /** The runtime's committed outcomes and observations, into these metrics. */

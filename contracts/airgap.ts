@@ -199,8 +199,11 @@ export interface NewestBundle {
   readonly sealedMode: boolean;
 }
 
-/** The bundle with the later timeAnchor (the current one on a tie): a late older bundle never lowers freshness. */
-export function newerBundle(current: NewestBundle | null, candidate: AirgapBundle): NewestBundle {
+/**
+ * The bundle with the later timeAnchor (the current one on a tie): a late older bundle never
+ * lowers freshness. Also merges a tenant's state found in two partitions.
+ */
+export function newerBundle(current: NewestBundle | null, candidate: NewestBundle): NewestBundle {
   const candidateAnchor = parseUtcInstant(candidate.timeAnchor);
   const currentAnchor = current && parseUtcInstant(current.timeAnchor);
   if (current && currentAnchor && candidateAnchor && compareInstants(candidateAnchor, currentAnchor) <= 0) return current;

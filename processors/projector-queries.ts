@@ -2,10 +2,9 @@
 // of a tenant with stable pagination, and the staleness of every hosted tenant for the gauge.
 // The HTTP routes are a thin shell over these (projectorRoutes).
 import type { IncomingMessage } from 'node:http';
-import { freshnessOf, stalenessSeconds, type FreshnessReport } from '../contracts/airgap.js';
+import { freshnessOf, newerBundle, stalenessSeconds, type FreshnessReport, type NewestBundle } from '../contracts/airgap.js';
 import { compareInstants, parseUtcInstant } from '../contracts/utc-instant.js';
 import type { RouteHandler } from '../runtime/http.js';
-import { partitionFor } from '../runtime/partitioner.js';
 import { ReadOnlyStore, type HostedStores } from '../state/query.js';
 import { RUNS_PROJECTION_STORE, tenantKey, TENANTS_STORE, type RunProjection, type TenantProjection, type TimelineEntry } from './projector.js';
 
@@ -50,14 +49,27 @@ export class ProjectionQueries {
     this.runs = new ReadOnlyStore<RunProjection>(options.stores, RUNS_PROJECTION_STORE);
   }
 
-  /** The tenant's freshness (DESIGN.md 5); its bundles live in the partition its key hashes to. */
+  /**
+   * The tenant's freshness (DESIGN.md 5). Its bundles live in the partition their key (the
+   * tenantId) was sent to — by whichever partitioner the producer uses (murmur2 for Java and
+   * KafkaJS, CRC32 for librdkafka), so every hosted partition is asked and the newest bundle wins.
+   */
   async freshness(tenant: string): Promise<FreshnessReport> {
-    const partition = partitionFor(tenant, this.options.partitions, 0);
-    if (!this.tenants.partitions().includes(partition)) {
-      throw new NotHostedError(`tenant ${tenant} is on partition ${partition} of ledger.airgap.bundles, which this instance does not host`);
+    const newest = await this.newestBundle(tenant);
+    const hosted = this.tenants.partitions();
+    if (newest === null && hosted.length < this.options.partitions) {
+      throw new NotHostedError(`no bundle of tenant ${tenant} in the partitions hosted here (${hosted.join(', ') || 'none'} of ${this.options.partitions}); ask the instance hosting the others`);
     }
-    const projection = (await this.tenants.get(tenantKey(tenant), partition)) as TenantProjection | undefined;
-    return freshnessOf(tenant, projection?.newest ?? null, this.options.clock(), this.options.freshnessThresholdSeconds);
+    return freshnessOf(tenant, newest, this.options.clock(), this.options.freshnessThresholdSeconds);
+  }
+
+  private async newestBundle(tenant: string): Promise<NewestBundle | null> {
+    let newest: NewestBundle | null = null;
+    for (const partition of this.tenants.partitions()) {
+      const projection = (await this.tenants.get(tenantKey(tenant), partition)) as TenantProjection | undefined;
+      if (projection) newest = newerBundle(newest, projection.newest);
+    }
+    return newest;
   }
 
   /**
@@ -86,13 +98,14 @@ export class ProjectionQueries {
     };
   }
 
-  /** Staleness of every tenant whose bundles this instance hosts, at `nowMs` (the gauge). */
+  /** Staleness of every tenant whose bundles this instance hosts, at `nowMs` (the gauge): one value per tenant. */
   async staleness(nowMs: number): Promise<Array<{ tenant: string; seconds: number }>> {
-    const result: Array<{ tenant: string; seconds: number }> = [];
+    const newest = new Map<string, NewestBundle>();
     for (const [key, value] of await this.tenants.range('t/')) {
-      result.push({ tenant: key.slice(2), seconds: stalenessSeconds((value as TenantProjection).newest, nowMs) });
+      const tenant = key.slice(2);
+      newest.set(tenant, newerBundle(newest.get(tenant) ?? null, (value as TenantProjection).newest));
     }
-    return result;
+    return [...newest].map(([tenant, bundle]) => ({ tenant, seconds: stalenessSeconds(bundle, nowMs) }));
   }
 }
 

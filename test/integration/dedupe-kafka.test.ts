@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,7 +19,7 @@ import { MemoryBackend } from '../../state/memory.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers } from '../support/env.js';
 import { freePort, killHard, sleep, startLedger as startLedgerChild, stopGracefully, waitFor, type Worker } from '../support/processes.js';
-import { endOffsets as topicEndOffsets, ensurePipelineTopics } from '../support/topics.js';
+import { endOffsets as topicEndOffsets, ensurePipelineTopics, kcatRead } from '../support/topics.js';
 
 // The dedupe stage on the real broker under kill -9 (DESIGN.md 3.4, 3.5, 6): `ledger run
 // --processors validate` keeps running in one child while `ledger run --processors dedupe` is
@@ -165,26 +164,6 @@ async function dedupeOutcomes(metricsPort: number, outcome: string): Promise<num
 
 const endOffsets = (topic: string) => topicEndOffsets(admin, topic);
 
-/** The records of one partition from `from` on, read by librdkafka (kcat): committed ones only, unless told otherwise. */
-function kcatRead(topic: string, partition: number, from: number, isolation: 'read_committed' | 'read_uncommitted' = 'read_committed'): Array<{ offset: number; key: string | null; value: Buffer | null }> {
-  const args = ['-b', kafkaBrokers().join(','), '-C', '-t', topic, '-p', String(partition), '-o', String(from), '-e', '-q', '-X', `isolation.level=${isolation}`, '-f', '%o %K %S\n%k%s'];
-  const result = spawnSync('kcat', args, { maxBuffer: 1024 * 1024 * 1024 });
-  if (result.status !== 0) throw new Error(`kcat ${args.join(' ')} exited ${result.status}: ${result.stderr.toString('utf8')}`);
-  const out = result.stdout;
-  const records: Array<{ offset: number; key: string | null; value: Buffer | null }> = [];
-  // Each record: a header line "offset keyLength valueLength" (-1: null), then the raw key and value bytes.
-  for (let at = 0; at < out.length; ) {
-    const newline = out.indexOf(0x0a, at);
-    const [offset, keyLength, valueLength] = out.subarray(at, newline).toString('utf8').split(' ').map(Number);
-    at = newline + 1;
-    const key = keyLength < 0 ? null : out.subarray(at, at + keyLength).toString('utf8');
-    at += Math.max(keyLength, 0);
-    const value = valueLength < 0 ? null : Buffer.from(out.subarray(at, at + valueLength));
-    at += Math.max(valueLength, 0);
-    records.push({ offset, key, value });
-  }
-  return records;
-}
 
 /** Consumer groups on this broker, other than this run's, that decide exports right now (for a failure message). */
 async function otherActiveDeciders(): Promise<string[]> {

@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import type { Admin } from 'kafkajs';
+import { kafkaBrokers } from './env.js';
 import { loadConfig } from '../../config.js';
 import { ensureTopics } from '../../runtime/kafka/topics.js';
 import { pipelineTopics } from '../../topology.js';
@@ -14,4 +16,33 @@ export async function ensurePipelineTopics(admin: Admin): Promise<void> {
 /** The end offset (high watermark) of every partition of a topic. */
 export async function endOffsets(admin: Admin, topic: string): Promise<Map<number, number>> {
   return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+}
+
+/** The records of one partition from `from` on, read by librdkafka (kcat): committed ones only, unless told otherwise. */
+export function kcatRead(topic: string, partition: number, from: number, isolation: 'read_committed' | 'read_uncommitted' = 'read_committed'): Array<{ offset: number; key: string | null; value: Buffer | null }> {
+  const args = ['-b', kafkaBrokers().join(','), '-C', '-t', topic, '-p', String(partition), '-o', String(from), '-e', '-q', '-X', `isolation.level=${isolation}`, '-f', '%o %K %S\n%k%s'];
+  const result = spawnSync('kcat', args, { maxBuffer: 1024 * 1024 * 1024 });
+  if (result.status !== 0) throw new Error(`kcat ${args.join(' ')} exited ${result.status}: ${result.stderr.toString('utf8')}`);
+  const out = result.stdout;
+  const records: Array<{ offset: number; key: string | null; value: Buffer | null }> = [];
+  // Each record: a header line "offset keyLength valueLength" (-1: null), then the raw key and value bytes.
+  for (let at = 0; at < out.length; ) {
+    const newline = out.indexOf(0x0a, at);
+    const [offset, keyLength, valueLength] = out.subarray(at, newline).toString('utf8').split(' ').map(Number);
+    at = newline + 1;
+    const key = keyLength < 0 ? null : out.subarray(at, at + keyLength).toString('utf8');
+    at += Math.max(keyLength, 0);
+    const value = valueLength < 0 ? null : Buffer.from(out.subarray(at, at + valueLength));
+    at += Math.max(valueLength, 0);
+    records.push({ offset, key, value });
+  }
+  return records;
+}
+
+/** Commits a new consumer group at the current end of its topics, so it decides only what comes next. */
+export async function startGroupAtEnd(admin: Admin, groupId: string, topics: readonly string[]): Promise<void> {
+  for (const topic of topics) {
+    const ends = await endOffsets(admin, topic);
+    await admin.setOffsets({ groupId, topic, partitions: [...ends].map(([partition, offset]) => ({ partition, offset: String(offset) })) });
+  }
 }

@@ -270,6 +270,17 @@ describe('projector: air-gap bundles', () => {
     expect(await queries.freshness('never-imported')).toMatchObject({ stale: false, stalenessSeconds: null });
   });
 
+  it('finds a tenant wherever its producer partitioned it (librdkafka hashes keys with CRC32, not murmur2); newest anchor wins', async () => {
+    const { driver, queries, metrics } = await setup({ processors: ['projector'] });
+    const older = airgapBundle({ tenantId: 'acme', n: 1, findings: 3, anchorMs: NOW - 2 * DAY_MS, seed: 'split' });
+    const newer = airgapBundle({ tenantId: 'acme', n: 2, findings: 3, anchorMs: NOW - DAY_MS, seed: 'split' });
+    await driver.pipe(TOPICS.airgapBundles, { key: 'acme', value: Buffer.from(JSON.stringify(newer)), partition: 0 });
+    await driver.pipe(TOPICS.airgapBundles, { key: 'acme', value: Buffer.from(JSON.stringify(older)), partition: 1 });
+    expect(await queries.freshness('acme')).toMatchObject({ bundleId: newer.bundleId, stalenessSeconds: 86_400 });
+    const series = (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('ledger_airgap_staleness_seconds{tenant="acme"}'));
+    expect(series).toEqual(['ledger_airgap_staleness_seconds{tenant="acme"} 86400']);
+  });
+
   it('exposes ledger_airgap_staleness_seconds per tenant at scrape time, and ledger_projection_lag_seconds per input topic', async () => {
     const { driver, metrics, setClock } = await setup({ processors: ['projector'] });
     await driver.pipeAll(TOPICS.airgapBundles, stream.map((r) => ({ key: r.key, value: r.value, timestamp: NOW - 60_000 })));
