@@ -1,5 +1,5 @@
 // `npm run bench [-- section...]`: prints one JSON object per line. Sections: codec, broker,
-// validate, merkle, store, dedupe, restore (default: all). Pipeline figures carry the ceiling
+// validate, merkle, store, dedupe, restore, projector (default: all). Pipeline figures carry the ceiling
 // measured in the same run.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -12,9 +12,10 @@ import { benchMerkle } from './merkle.js';
 import { benchStore } from './store.js';
 import { benchDedupe } from './dedupe.js';
 import { benchRestore } from './restore.js';
+import { benchProjector } from './projector.js';
 import { printResult, withCeiling, type BenchResult } from './report.js';
 
-const SECTIONS = ['codec', 'broker', 'validate', 'merkle', 'store', 'dedupe', 'restore'] as const;
+const SECTIONS = ['codec', 'broker', 'validate', 'merkle', 'store', 'dedupe', 'restore', 'projector'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** Sections that talk to Kafka: the local stack is started for them unless KAFKA_BROKERS is set. */
@@ -50,6 +51,7 @@ async function main(args: readonly string[]): Promise<void> {
   if (chosen.includes('merkle')) (await benchMerkle()).forEach(printResult);
   if (chosen.includes('store')) (await benchStore()).forEach(printResult);
   if (chosen.includes('dedupe')) (await benchDedupe()).forEach(printResult);
+  if (chosen.includes('projector')) (await benchProjector()).forEach(printResult);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

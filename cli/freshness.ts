@@ -72,7 +72,7 @@ async function fromReplayState(options: { dir: string; tenant: string; partition
   try {
     for (let partition = 0; partition < options.partitions; partition++) hosted.push({ partition, store: await backend.open(TENANTS_STORE, partition) });
     const queries = new ProjectionQueries({
-      stores: { hosted: (store) => (store === TENANTS_STORE ? hosted : []) },
+      stores: { hosted: (store) => (store === TENANTS_STORE ? hosted : []), onCommitted: () => undefined }, // read-only: nothing commits
       partitions: options.partitions,
       freshnessThresholdSeconds: options.thresholdSeconds,
       clock: () => options.nowMs,

@@ -80,7 +80,8 @@ export interface TenantProjection {
   readonly bundles: number;
 }
 
-export const tenantKey = (tenant: string): string => `t/${tenant}`;
+export const TENANT_PREFIX = 't/';
+export const tenantKey = (tenant: string): string => `${TENANT_PREFIX}${tenant}`;
 const findingKey = (tenant: string, findingId: string): string => `f/${tenant}/${findingId}`;
 const importKey = (tenant: string, bundleId: string): string => `b/${tenant}/${bundleId}`;
 

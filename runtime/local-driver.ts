@@ -3,7 +3,7 @@ import type { TopicSerde } from './serde.js';
 import { Task, type RawInput, type UnitOfWork } from './task.js';
 import { allTopics, checkTopology, taskCount, topicSpec, type Topology } from './topology-types.js';
 import type { Headers, MetricsSink } from './types.js';
-import type { HostedPartition, HostedStores } from '../state/query.js';
+import { CommittedWrites, type CommittedWriteListener, type HostedPartition, type HostedStores } from '../state/query.js';
 import type { StoreBackend } from '../state/store.js';
 
 /** A record in one of the driver's in-memory topic logs. */
@@ -35,6 +35,7 @@ export class LocalDriver implements HostedStores {
   private readonly tasks: Task[] = [];
   /** Next offset each task reads, per input topic: `${taskId}|${topic}` → offset. */
   private readonly positions = new Map<string, number>();
+  private readonly committed = new CommittedWrites();
   private nowMs: number;
 
   private constructor(
@@ -64,6 +65,7 @@ export class LocalDriver implements HostedStores {
           serde: options.serde,
           clock: () => driver.nowMs,
           metrics: options.metrics,
+          committed: driver.committed,
         });
         await task.init();
         driver.tasks.push(task);
@@ -111,6 +113,10 @@ export class LocalDriver implements HostedStores {
 
   partitionsOf(topic: string): readonly (readonly LocalRecord[])[] {
     return this.log(topic);
+  }
+
+  onCommitted(store: string, listener: CommittedWriteListener): void {
+    this.committed.on(store, listener);
   }
 
   /** Every partition of a store (all tasks run here); see state/query.ts. */

@@ -4,6 +4,7 @@ import { changelogTopicName, topicSpec, type ProcessorSpec, type Topology } from
 import { NO_METRICS, type Headers, type InputRecord, type KeyValueStore, type MetricsSink, type ObservationName, type OutputRecord, type Processor, type ProcessorContext, type Punctuator } from './types.js';
 import type { ChangelogEntry, StoreBackend, StorePartition } from '../state/store.js';
 import { StoreTransaction } from '../state/transaction.js';
+import type { CommittedWrites } from '../state/query.js';
 
 /** A record as a driver hands it over: bytes, not yet decoded. */
 export interface RawInput {
@@ -80,6 +81,7 @@ export class Task {
     private readonly serde: TopicSerde,
     private readonly clock: () => number,
     private readonly metrics: MetricsSink,
+    private readonly committed: CommittedWrites | null,
   ) {
     this.id = `${spec.name}-${partition}`;
     this.processor = spec.create();
@@ -93,10 +95,12 @@ export class Task {
     serde: TopicSerde;
     clock: () => number;
     metrics?: MetricsSink;
+    /** Told about every store write once its unit of work has committed (state/query.ts). */
+    committed?: CommittedWrites;
   }): Promise<Task> {
     const stores = new Map<string, StorePartition>();
     for (const name of options.spec.stores) stores.set(name, await options.backend.open(name, options.partition));
-    return new Task(options.topology, options.spec, options.partition, stores, options.serde, options.clock, options.metrics ?? NO_METRICS);
+    return new Task(options.topology, options.spec, options.partition, stores, options.serde, options.clock, options.metrics ?? NO_METRICS, options.committed ?? null);
   }
 
   /** Calls the processor's init; separate from open so drivers can restore stores first. */
@@ -168,6 +172,7 @@ export class Task {
   async applyCommitted(work: UnitOfWork, changelogOffsets: ReadonlyMap<string, number | null>): Promise<void> {
     for (const write of work.changelog) {
       await this.storePartition(write.store).write(write.entries, changelogOffsets.get(write.store) ?? null);
+      this.committed?.emit(write.store, this.partition, write.entries);
     }
     for (const m of work.metrics) {
       if (m.kind === 'outcome') this.metrics.outcome(this.spec.name, m.outcome, m.code);

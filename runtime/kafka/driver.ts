@@ -9,7 +9,7 @@ import { Task, type RawInput, type UnitOfWork } from '../task.js';
 import { allTopics, changelogTopicName, checkTopology, type ProcessorSpec, type Topology } from '../topology-types.js';
 import type { Headers, MetricsSink } from '../types.js';
 import type { StoreBackend } from '../../state/store.js';
-import type { HostedPartition, HostedStores } from '../../state/query.js';
+import { CommittedWrites, type CommittedWriteListener, type HostedPartition, type HostedStores } from '../../state/query.js';
 
 export interface DriverLogger {
   info(message: string, fields?: Record<string, unknown>): void;
@@ -72,6 +72,7 @@ interface TaskSlot {
 export class KafkaDriver implements HostedStores {
   private readonly runners: ProcessorRunner[] = [];
   private admin: Admin | null = null;
+  private readonly committed = new CommittedWrites();
 
   constructor(private readonly options: KafkaDriverOptions) {
     checkTopology(options.topology);
@@ -86,7 +87,7 @@ export class KafkaDriver implements HostedStores {
     }
     const selected = topology.processors.filter((p) => !processors || processors.includes(p.name));
     for (const spec of selected) {
-      const runner = new ProcessorRunner(this.options, spec, this.admin);
+      const runner = new ProcessorRunner(this.options, spec, this.admin, this.committed);
       this.runners.push(runner);
       await runner.start();
     }
@@ -103,6 +104,10 @@ export class KafkaDriver implements HostedStores {
   /** True when every assigned task has restored its stores (readiness). */
   isReady(): boolean {
     return this.runners.length > 0 && this.runners.every((r) => r.isReady());
+  }
+
+  onCommitted(store: string, listener: CommittedWriteListener): void {
+    this.committed.on(store, listener);
   }
 
   /** The restored partitions of a store assigned to this instance (state/query.ts). */
@@ -123,6 +128,7 @@ class ProcessorRunner {
     private readonly options: KafkaDriverOptions,
     private readonly spec: ProcessorSpec,
     private readonly admin: Admin,
+    private readonly committed: CommittedWrites,
   ) {
     this.groupId = `${options.topology.appId}-${spec.name}`;
     this.consumer = options.kafka.consumer({
@@ -223,6 +229,7 @@ class ProcessorRunner {
       serde: this.options.serde,
       clock: Date.now,
       metrics: this.options.metrics,
+      committed: this.committed,
     });
     slot.producer = await this.fencedProducer(partition);
   }
