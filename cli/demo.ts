@@ -4,7 +4,9 @@ import { generateEd25519KeyPair } from '../contracts/ed25519.js';
 import { join } from 'node:path';
 import { logLevel, Kafka } from 'kafkajs';
 import { loadConfig } from '../config.js';
+import { bundleStream } from '../examples/bundles.js';
 import { generateDemoKeys, exportStream, keyringDocument } from '../examples/exports.js';
+import { ProjectionQueries, projectorRoutes } from '../processors/projector-queries.js';
 import { createMetrics, metricsSink } from '../metrics.js';
 import { startHttpServer } from '../runtime/http.js';
 import { createKafka, jsonLineLogger } from '../runtime/kafka/client.js';
@@ -18,9 +20,10 @@ import { integerFlag, parseFlags } from './args.js';
 import { UsageError } from './errors.js';
 import { buildPipeline } from './pipeline.js';
 
-export const DEMO_USAGE = 'ledger demo [--count N]   start the local stack, produce signed exports, run validate → dedupe → merkle, print a summary';
+export const DEMO_USAGE = 'ledger demo [--count N]   start the local stack, produce signed exports and bundle imports, run validate → dedupe → merkle → projector, print a summary';
 
 const LEDGER_KEY_ID = 'demo-ledger-1';
+const DEMO_TENANTS = ['acme', 'globex', 'initech'];
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
@@ -74,6 +77,18 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   const ids = await pipeline.codec.registerAll();
   say(`[3/5] topics created; ${ids.size > 0 ? `${ids.size} schemas registered (Confluent wire format)` : 'no registry: Avro single-object encoding'}`);
 
+  // A fresh seed per run: new runs and bundles each time (a replayed demo stream would be all duplicates).
+  const seed = `demo-${Date.now()}`;
+  const stream = exportStream({ count, keys, seed, tenants: DEMO_TENANTS });
+  const runKeys = new Set(stream.filter((r) => r.expect === 'OK').map((r) => r.key));
+  // Air-gap bundle imports: acme and globex imported hours ago, initech's newest is 9 days old (stale).
+  const hourMs = 3_600_000;
+  const bundles = [
+    ...bundleStream({ tenants: DEMO_TENANTS.slice(0, 2), perTenant: 3, findings: 200, lastAnchorMs: Date.now() - 6 * hourMs, seed }),
+    ...bundleStream({ tenants: DEMO_TENANTS.slice(2), perTenant: 3, findings: 200, lastAnchorMs: Date.now() - 9 * 24 * hourMs, seed }),
+  ];
+  const bundleIds = new Set(bundles.filter((b) => b.expect === 'IMPORTED').map((b) => { const v = JSON.parse(b.value.toString('utf8')) as { tenantId: string; bundleId: string }; return `${v.tenantId}/${v.bundleId}`; }));
+
   // Count this run's final outcomes: a fresh group that starts at the end of the output topics.
   const quiet = new Kafka({ clientId: 'ledger-demo-reader', brokers: [...config.kafka.brokers], logLevel: logLevel.NOTHING });
   const reader = quiet.consumer({ groupId: `ledger-demo-${Date.now()}`, maxWaitTimeInMs: 200 });
@@ -84,15 +99,20 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   // whose source is one of this run's input records count.
   const startAdmin = kafka.admin();
   await startAdmin.connect();
-  const inputStart = new Map((await startAdmin.fetchTopicOffsets(TOPICS.exportsCreated)).map((o) => [o.partition, Number(o.high)]));
+  const inputStart = new Map<string, Map<number, number>>();
+  for (const topic of [TOPICS.exportsCreated, TOPICS.airgapBundles]) {
+    inputStart.set(topic, new Map((await startAdmin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)])));
+  }
   await startAdmin.disconnect();
   const ours = (value: unknown): boolean => {
     const source = (value as { source?: { topic: string; partition: number; offset: number } }).source;
-    return source?.topic === TOPICS.exportsCreated && source.offset >= (inputStart.get(source.partition) ?? Infinity);
+    return source !== undefined && source.offset >= (inputStart.get(source.topic)?.get(source.partition) ?? Infinity);
   };
   const acceptedEvents = new Set<string>();
   await reader.connect();
-  await reader.subscribe({ topics: [TOPICS.events, TOPICS.duplicates, TOPICS.rejected, TOPICS.merkleRoots], fromBeginning: false });
+  const impacts = new Map<string, { tenant: string; newFindings: number; resolvedFindings: number; criticalDelta: number }>();
+  const anchoredRuns = new Map<string, boolean>(); // tenantId/runId → latest timeline entry anchored
+  await reader.subscribe({ topics: [TOPICS.events, TOPICS.duplicates, TOPICS.rejected, TOPICS.merkleRoots, TOPICS.timeline, TOPICS.airgapTimeline], fromBeginning: false });
   const joined = new Promise<void>((resolve) => reader.on(reader.events.GROUP_JOIN, () => resolve()));
   await reader.run({
     eachMessage: async ({ topic, message }) => {
@@ -100,6 +120,14 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
       if (topic === TOPICS.merkleRoots) {
         const root = value as { partition: number; batchSeq: number; leaves: string[] };
         for (const leaf of root.leaves) sealedLeaves.set(leaf, `${root.partition}/${root.batchSeq}`);
+        return;
+      }
+      if (topic === TOPICS.airgapTimeline) {
+        if (bundleIds.has(String(message.key))) impacts.set(String(message.key), value as { tenant: string; newFindings: number; resolvedFindings: number; criticalDelta: number });
+        return;
+      }
+      if (topic === TOPICS.timeline) {
+        if (runKeys.has(String(message.key))) anchoredRuns.set(String(message.key), (value as { merkleRoot: string | null }).merkleRoot !== null);
         return;
       }
       if (!ours(value)) return;
@@ -125,30 +153,32 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
     logger,
     metrics: metricsSink(metrics),
   });
-  const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady() });
+  const queries = new ProjectionQueries({ stores: driver, partitions: config.partitions, freshnessThresholdSeconds: config.freshnessThresholdSeconds, clock: Date.now });
+  metrics.useStaleness((now) => queries.staleness(now));
+  const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady(), routes: projectorRoutes(queries) });
   await driver.start();
-
-  // A fresh seed per run: new runs each time (a replayed demo stream would be all duplicates).
-  const stream = exportStream({ count, keys, seed: `demo-${Date.now()}` });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   for (let i = 0; i < stream.length; i += 500) {
     await producer.send({ topic: TOPICS.exportsCreated, acks: -1, messages: stream.slice(i, i + 500).map((r) => ({ key: r.key, value: r.value })) });
   }
+  await producer.send({ topic: TOPICS.airgapBundles, acks: -1, messages: bundles.map((b) => ({ key: b.key, value: b.value })) });
   await producer.disconnect();
-  const expectedRejected = stream.filter((r) => r.expect !== 'OK').length;
-  say(`[4/5] produced ${stream.length} exports to ${TOPICS.exportsCreated} (${stream.filter((r) => r.replay).length} exact replays, ${expectedRejected} invalid)`);
+  const expectedRejected = stream.filter((r) => r.expect !== 'OK').length + bundles.filter((b) => b.expect.startsWith('ERR_')).length;
+  say(`[4/5] produced ${stream.length} exports to ${TOPICS.exportsCreated} (${stream.filter((r) => r.replay).length} exact replays, ${stream.filter((r) => r.expect !== 'OK').length} invalid) and ${bundles.length} bundle imports to ${TOPICS.airgapBundles} (1 re-import and 1 invalid per tenant)`);
 
   const started = Date.now();
   const rejectedCount = (): number => [...tallies.rejected.values()].reduce((a, b) => a + b, 0);
-  const done = (): number => tallies.accepted + tallies.duplicates + rejectedCount();
-  while (done() < stream.length || sealedOfOurs().length < tallies.accepted) {
-    say(`      … ${done()}/${stream.length} records decided (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  const bundleRejections = bundles.filter((b) => b.expect.startsWith('ERR_')).length;
+  const done = (): number => tallies.accepted + tallies.duplicates + rejectedCount() - bundleRejections;
+  const anchored = (): number => [...anchoredRuns.values()].filter(Boolean).length;
+  while (done() < stream.length || sealedOfOurs().length < tallies.accepted || anchored() < runKeys.size || impacts.size < bundleIds.size) {
+    say(`      … ${Math.max(0, done())}/${stream.length} exports decided, ${sealedOfOurs().length} events sealed, ${anchored()}/${runKeys.size} runs anchored on ${TOPICS.timeline}, ${impacts.size}/${bundleIds.size} bundle impacts (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     await new Promise((r) => setTimeout(r, 1_000));
     if (Date.now() - started > 300_000) throw new Error('demo: the pipeline did not finish within 5 minutes');
   }
   const seconds = (Date.now() - started) / 1000;
-  say(`[5/5] all ${stream.length} records decided and every accepted event sealed in ${seconds.toFixed(1)} s`);
+  say(`[5/5] all ${stream.length} exports decided, every accepted event sealed and projected, every bundle counted, in ${seconds.toFixed(1)} s`);
   say('');
   say('summary');
   say(`  accepted   → ${TOPICS.events}: ${tallies.accepted}`);
@@ -157,8 +187,17 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   for (const [code, n] of [...tallies.rejected].sort()) say(`      ${code.padEnd(40)} ${n}`);
   const sealed = sealedOfOurs();
   say(`  sealed into Merkle batches → ${TOPICS.merkleRoots}: ${sealed.length} events in ${new Set(sealed.map((e) => sealedLeaves.get(e))).size} batches`);
+  say(`  runs on ${TOPICS.timeline} (compacted), anchored: ${anchored()}`);
+  say(`  bundle imports → ${TOPICS.airgapTimeline}: ${impacts.size}`);
+  say('  air-gap freshness (threshold ' + `${config.freshnessThresholdSeconds} s)`);
+  for (const tenant of DEMO_TENANTS) {
+    const mine = [...impacts.values()].filter((i) => i.tenant === tenant);
+    const report = await queries.freshness(tenant);
+    const sum = (f: (i: (typeof mine)[number]) => number) => mine.reduce((n, i) => n + f(i), 0);
+    say(`      ${tenant.padEnd(10)} staleness ${String(Math.round(report.stalenessSeconds ?? 0)).padStart(7)} s  ${report.stale ? 'STALE (ERR_AIRGAP_STALE)' : 'fresh'}  bundles ${mine.length}: +${sum((i) => i.newFindings)} new, ${sum((i) => i.resolvedFindings)} resolved, critical Δ ${sum((i) => i.criticalDelta)}`);
+  }
   say('');
-  say(`look at: http://127.0.0.1:${config.metricsPort}/metrics (while running) · kcat -b ${config.kafka.brokers[0]} -t ${TOPICS.rejected} -C -e`);
+  say(`look at: http://127.0.0.1:${config.metricsPort}/metrics and /v1/tenants/initech/freshness (while running) · kcat -b ${config.kafka.brokers[0]} -t ${TOPICS.rejected} -C -e`);
   say(`audit offline: npx ledger dump --out out/demo/dump && npx ledger verify --dir out/demo/dump --keys ${ledgerKeyringPath}`);
   say('  (with SCHEMA_REGISTRY_URL=http://127.0.0.1:18081/apis/ccompat/v7 when the demo used the local registry)');
   say('stop the local stack with: npm run stack -- down');

@@ -24,46 +24,87 @@ export async function commitUnitOfWork(options: {
 
   const transaction = await producer.transaction();
   try {
-    const results = hasRecords ? await transaction.sendBatch({ topicMessages: toTopicMessages(work), acks: -1 }) : [];
+    // Several produce requests when the unit is large: KafkaJS puts a partition's messages of one
+    // request into one record batch, and the broker refuses a batch over max.message.bytes.
+    const sent: SentChunk[] = [];
+    for (const chunk of hasRecords ? toChunks(work) : []) {
+      sent.push({ chunk, results: await transaction.sendBatch({ topicMessages: chunk.topicMessages, acks: -1 }) });
+    }
     if (inputOffsets.length > 0) {
       await retryConcurrentTransactions(() => transaction.sendOffsets({ consumerGroupId, topics: [...inputOffsets] }));
     }
     await transaction.commit();
-    await task.applyCommitted(work, changelogOffsets(work, results));
+    await task.applyCommitted(work, changelogOffsets(work, sent));
   } catch (error) {
     if (transaction.isActive()) await transaction.abort().catch(() => undefined);
     throw error;
   }
 }
 
-function toTopicMessages(work: UnitOfWork): TopicMessages[] {
-  const byTopic = new Map<string, Message[]>();
-  const add = (topic: string, message: Message): void => {
-    const list = byTopic.get(topic) ?? [];
-    list.push(message);
-    byTopic.set(topic, list);
-  };
+/** Bytes of messages per produce request: well under the brokers' default 1 MB max.message.bytes. */
+export const MAX_REQUEST_BYTES = 512 * 1024;
+
+interface Chunk {
+  readonly topicMessages: TopicMessages[];
+  /** Records per `topic|partition` in this chunk. */
+  readonly counts: ReadonlyMap<string, number>;
+}
+
+interface SentChunk {
+  readonly chunk: Chunk;
+  readonly results: readonly RecordMetadata[];
+}
+
+const slot = (topic: string, partition: number): string => `${topic}|${partition}`;
+
+/** The unit's outputs and changelog records, in order, cut into requests of at most MAX_REQUEST_BYTES (a larger record goes alone). */
+export function toChunks(work: UnitOfWork, maxBytes = MAX_REQUEST_BYTES): Chunk[] {
+  const all: Array<{ topic: string; partition: number; message: Message; bytes: number }> = [];
   for (const out of work.outputs) {
-    add(out.topic, { key: out.key, value: out.value, partition: out.partition, headers: { ...out.headers }, timestamp: String(out.timestamp) });
+    const headerBytes = Object.entries(out.headers).reduce((n, [k, v]) => n + k.length + v.length, 0);
+    all.push({ topic: out.topic, partition: out.partition, bytes: (out.key?.length ?? 0) + out.value.length + headerBytes, message: { key: out.key, value: out.value, partition: out.partition, headers: { ...out.headers }, timestamp: String(out.timestamp) } });
   }
   for (const write of work.changelog) {
-    for (const entry of write.entries) add(write.topic, { key: entry.key, value: entry.value, partition: write.partition });
+    for (const entry of write.entries) {
+      all.push({ topic: write.topic, partition: write.partition, bytes: entry.key.length + (entry.value?.length ?? 0), message: { key: entry.key, value: entry.value, partition: write.partition } });
+    }
   }
-  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+  const chunks: Chunk[] = [];
+  let byTopic = new Map<string, Message[]>();
+  let counts = new Map<string, number>();
+  let bytes = 0;
+  const flush = (): void => {
+    if (byTopic.size > 0) chunks.push({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), counts });
+    byTopic = new Map();
+    counts = new Map();
+    bytes = 0;
+  };
+  for (const item of all) {
+    if (bytes > 0 && bytes + item.bytes > maxBytes) flush();
+    const messages = byTopic.get(item.topic) ?? [];
+    messages.push(item.message);
+    byTopic.set(item.topic, messages);
+    counts.set(slot(item.topic, item.partition), (counts.get(slot(item.topic, item.partition)) ?? 0) + 1);
+    bytes += item.bytes;
+  }
+  flush();
+  return chunks;
 }
 
 /**
- * The changelog offset each store reached in this transaction: base offset of the produce
- * response plus the records sent. If a partition's records came back in several responses the
- * smallest base offset is used — too low only makes a later restore replay a few idempotent puts.
+ * The changelog offset each store reached in this transaction: per request, the base offset of
+ * the partition's response plus the records that request carried; the last request wins.
  */
-function changelogOffsets(work: UnitOfWork, results: readonly RecordMetadata[]): Map<string, number | null> {
+function changelogOffsets(work: UnitOfWork, sent: readonly SentChunk[]): Map<string, number | null> {
   const offsets = new Map<string, number | null>();
   for (const write of work.changelog) {
-    const responses = results.filter((r) => r.topicName === write.topic && r.partition === write.partition && r.baseOffset !== undefined);
-    if (responses.length === 1) offsets.set(write.store, Number(responses[0].baseOffset) + write.entries.length - 1);
-    else if (responses.length > 1) offsets.set(write.store, Math.min(...responses.map((r) => Number(r.baseOffset))));
-    else offsets.set(write.store, null);
+    let last: number | null = null;
+    for (const { chunk, results } of sent) {
+      const count = chunk.counts.get(slot(write.topic, write.partition)) ?? 0;
+      const response = results.find((r) => r.topicName === write.topic && r.partition === write.partition && r.baseOffset !== undefined);
+      if (count > 0 && response) last = Number(response.baseOffset) + count - 1;
+    }
+    offsets.set(write.store, last);
   }
   return offsets;
 }
