@@ -6,7 +6,7 @@
 //                          one AirgapImpact per import; bad bundles are rejected (stage airgap).
 // Task P reads partition P of all three: events and the roots that seal them share a partition
 // (merkle writes partition P's roots to partition P), bundles are keyed by tenant.
-import { applyBundle, checkBundle, MAX_BUNDLE_BYTES, newerBundle, type AirgapBundle, type FindingState, type NewestBundle } from '../contracts/airgap.js';
+import { applyBundle, checkBundle, MAX_BUNDLE_BYTES, newerBundle, type AirgapBundle, type BundleImpact, type FindingState, type NewestBundle } from '../contracts/airgap.js';
 import { detectFormat } from '../runtime/codec.js';
 import type { InputRecord, KeyValueStore, Processor, ProcessorContext } from '../runtime/types.js';
 import { rejectionValue, runKey } from './validate-core.js';
@@ -57,6 +57,14 @@ export interface TimelineEntry {
 export interface RunProjection {
   readonly entry: TimelineEntry;
   readonly startedAt: string;
+}
+
+/** An AirgapImpact (schemas/AirgapImpact.avsc). */
+export interface AirgapImpact extends BundleImpact {
+  readonly tenant: string;
+  readonly bundleId: string;
+  readonly timeAnchor: string;
+  readonly sealedMode: boolean;
 }
 
 export interface Anchor {
@@ -199,23 +207,24 @@ export class ProjectorProcessor implements Processor {
       return;
     }
     const bundle = checked.bundle;
-    // A bundle imported twice (a producer retry) is not a second import: its impact stands.
-    if ((await this.tenants.get(importKey(bundle.tenantId, bundle.bundleId))) !== undefined) {
+    const key = `${bundle.tenantId}/${bundle.bundleId}`;
+    // A bundle imported twice (a producer retry) is not a second import: its first impact is
+    // emitted again, unchanged (harmless on the compacted topic, and the record is not silent).
+    const earlier = (await this.tenants.get(importKey(bundle.tenantId, bundle.bundleId))) as { impact: AirgapImpact } | undefined;
+    if (earlier !== undefined) {
+      this.context.forward({ topic: this.options.topics.airgapTimeline, key, value: earlier.impact });
       this.context.recordOutcome('duplicate');
       return;
     }
-    this.tenants.put(importKey(bundle.tenantId, bundle.bundleId), { timeAnchor: bundle.timeAnchor, importedAt: bundle.importedAt });
     const before = new Map<string, FindingState | undefined>();
     for (const f of bundle.findings) before.set(f.findingId, (await this.tenants.get(findingKey(bundle.tenantId, f.findingId))) as FindingState | undefined);
     const { impact, changes } = applyBundle(bundle, before);
     for (const [findingId, state] of changes) this.tenants.put(findingKey(bundle.tenantId, findingId), state);
     const tenant = (await this.tenants.get(tenantKey(bundle.tenantId))) as TenantProjection | undefined;
     this.tenants.put(tenantKey(bundle.tenantId), nextTenant(tenant, bundle, impact.newFindings - impact.resolvedFindings, impact.criticalDelta));
-    this.context.forward({
-      topic: this.options.topics.airgapTimeline,
-      key: `${bundle.tenantId}/${bundle.bundleId}`,
-      value: { tenant: bundle.tenantId, bundleId: bundle.bundleId, ...impact, timeAnchor: bundle.timeAnchor, sealedMode: bundle.sealedMode },
-    });
+    const summary: AirgapImpact = { tenant: bundle.tenantId, bundleId: bundle.bundleId, ...impact, timeAnchor: bundle.timeAnchor, sealedMode: bundle.sealedMode };
+    this.tenants.put(importKey(bundle.tenantId, bundle.bundleId), { impact: summary });
+    this.context.forward({ topic: this.options.topics.airgapTimeline, key, value: summary });
     this.context.recordOutcome('imported');
   }
 

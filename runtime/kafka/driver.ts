@@ -49,6 +49,7 @@ class Mutex {
 }
 
 const RETRY_BACKOFF_MS = 500;
+const MAX_RETRY_BACKOFF_MS = 5_000;
 
 type TaskStatus = 'restoring' | 'ready' | 'closed';
 
@@ -122,6 +123,8 @@ class ProcessorRunner {
   private readonly slots = new Map<number, TaskSlot>();
   private punctuationTimer: NodeJS.Timeout | null = null;
   private stopping = false;
+  /** Partitions of the latest assignment (updated before tasks open or close). */
+  private assigned = new Set<number>();
   private joined = false;
 
   constructor(
@@ -155,6 +158,7 @@ class ProcessorRunner {
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       this.joined = true;
       const assigned = new Set<number>(Object.values(payload.memberAssignment).flat());
+      this.assigned = assigned;
       void this.onAssignment(assigned).catch((error: unknown) =>
         this.options.logger.error('task assignment failed', { processor: this.spec.name, error: describe(error) }),
       );
@@ -296,13 +300,14 @@ class ProcessorRunner {
       }));
       const next = String(Number(batch.lastOffset()) + 1);
       const offsets: TopicOffsets[] = [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }];
+      // No heartbeat between processing and commit: a rebalance error there would abandon a
+      // good batch, and the transaction is what protects the output (a new owner fences us).
       try {
         const work = await slot.task.processBatch(records);
-        await heartbeat();
         await this.commit(slot, work, offsets);
         resolveOffset(batch.lastOffset());
       } catch (error) {
-        await this.recoverFromFailedCommit(slot, batch.topic, Number(batch.firstOffset() ?? records[0]?.offset ?? 0), error);
+        await this.recoverFromFailedCommit(slot, { topic: batch.topic, offset: Number(batch.firstOffset() ?? records[0]?.offset ?? 0) }, error);
       }
     });
     await heartbeat().catch(() => undefined);
@@ -315,22 +320,33 @@ class ProcessorRunner {
 
   /**
    * After an aborted transaction the producer's state machine may be stuck (KAFKA-NOTES 2):
-   * recreate and re-fence it, and move the consumer back so nothing is skipped.
+   * recreate and re-fence it, and move the consumer back so nothing is skipped (batches fetched
+   * before the seek are stale and dropped). While the broker is away this keeps trying; once the
+   * group has given the partition to another member it stops — re-fencing then would fence the
+   * new owner — and closes the task.
    */
-  private async recoverFromFailedCommit(slot: TaskSlot, topic: string, firstOffset: number, error: unknown): Promise<void> {
-    this.options.logger.warn('transaction aborted; retrying the batch', { task: `${this.spec.name}-${slot.partition}`, error: describe(error) });
-    await new Promise((r) => setTimeout(r, RETRY_BACKOFF_MS));
+  private async recoverFromFailedCommit(slot: TaskSlot, rewind: { topic: string; offset: number } | null, error: unknown): Promise<void> {
+    const task = `${this.spec.name}-${slot.partition}`;
+    this.options.logger.warn('transaction aborted; retrying the batch', { task, error: describe(error) });
     await slot.producer?.disconnect().catch(() => undefined);
     slot.producer = null;
-    if (this.stopping || slot.status !== 'ready') return;
-    try {
-      slot.producer = await this.fencedProducer(slot.partition);
-      this.consumer.seek({ topic, partition: slot.partition, offset: String(firstOffset) });
-    } catch (fenceError) {
-      // Fenced by a new owner or the broker is away: give the task up; a rebalance reassigns it.
-      this.options.logger.error('cannot re-fence task producer', { task: `${this.spec.name}-${slot.partition}`, error: describe(fenceError) });
-      slot.status = 'closed';
-      throw fenceError;
+    for (let attempt = 1; ; attempt++) {
+      await new Promise((r) => setTimeout(r, Math.min(RETRY_BACKOFF_MS * attempt, MAX_RETRY_BACKOFF_MS)));
+      if (this.stopping || slot.status !== 'ready') return;
+      if (!this.assigned.has(slot.partition)) {
+        this.options.logger.info('task moved to another member while recovering; closing it', { task });
+        slot.status = 'closed';
+        void this.closeTask(slot.partition);
+        return;
+      }
+      try {
+        slot.producer = await this.fencedProducer(slot.partition);
+        if (rewind) this.consumer.seek({ topic: rewind.topic, partition: slot.partition, offset: String(rewind.offset) });
+        if (attempt > 1) this.options.logger.info('task producer re-fenced; resuming', { task, attempts: attempt });
+        return;
+      } catch (fenceError) {
+        this.options.logger.warn('cannot re-fence the task producer yet; retrying', { task, attempt, error: describe(fenceError) });
+      }
     }
   }
 
@@ -342,7 +358,13 @@ class ProcessorRunner {
         .run(async () => {
           if (slot.status !== 'ready' || !slot.task) return;
           const work = await slot.task.punctuate(Date.now());
-          if (work) await this.commit(slot, work, []);
+          if (!work) return;
+          try {
+            await this.commit(slot, work, []);
+          } catch (error) {
+            // Punctuators recompute from committed state, so the next tick redoes the work.
+            await this.recoverFromFailedCommit(slot, null, error);
+          }
         })
         .catch((error: unknown) => this.options.logger.warn('punctuation failed; it runs again', { task: `${this.spec.name}-${slot.partition}`, error: describe(error) }));
     }
