@@ -52,3 +52,17 @@ describe('inclusion proofs for every leaf of every tree size up to 40', () => {
     expect(() => rootFromInclusionProof(H, -1, 3, many[0], [])).toThrow(expect.objectContaining({ code: 'ERR_MERKLE_PROOF_SHAPE' }));
   });
 });
+
+describe('rootFromLeafHashes', () => {
+  // The tree passes inner leaves to hashChildren uncopied; the root it returns must still be
+  // the caller's own Buffer.
+  it('returns a new Buffer that aliases no leaf, and leaves the leaves unchanged', () => {
+    for (const size of [1, 2, 3]) {
+      const tree = Array.from({ length: size }, (_, i) => H.hashLeaf(Buffer.from(`alias-${i}`)));
+      const before = tree.map((leaf) => Buffer.from(leaf));
+      const root = rootFromLeafHashes(H, tree);
+      root.fill(0);
+      expect(tree).toEqual(before);
+    }
+  });
+});
