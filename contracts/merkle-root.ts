@@ -47,7 +47,67 @@ export function batchRootHash(eventHashes: readonly string[]): string {
  */
 export const airgapAnchorReference = (partition: number, batchSeq: number): string => `airgap::ledger.events/${partition}/${batchSeq}`;
 
-export const merkleRootSigningBytes = (root: UnsignedMerkleRoot): Buffer => canonicalJsonBytes(root);
+/** What JSON value each member of an unsigned root must hold for the direct canonical form. */
+const MEMBER_CHECKS: { readonly [K in keyof UnsignedMerkleRoot]: (value: unknown) => boolean } = {
+  anchorReference: isString,
+  batchSeq: Number.isFinite,
+  bundleIds: isStringArray,
+  firstOffset: Number.isFinite,
+  keyId: isString,
+  lastOffset: Number.isFinite,
+  leafCount: Number.isFinite,
+  leaves: isStringArray,
+  partition: Number.isFinite,
+  previousSignature: (value) => value === null || isString(value),
+  rootHash: isString,
+  sealedAt: isString,
+};
+// RFC 8785 3.2.3 member order (UTF-16 code units; these names are ASCII).
+const MEMBER_NAMES = (Object.keys(MEMBER_CHECKS) as Array<keyof UnsignedMerkleRoot>).sort();
+
+function isString(value: unknown): value is string {
+  return typeof value === 'string';
+}
+
+function isStringArray(value: unknown): boolean {
+  // A toJSON would be honoured by JSON.stringify but not by JCS. Indexed loop, not every():
+  // a hole must fail here as it fails JCS.
+  if (!Array.isArray(value) || (value as { toJSON?: unknown }).toJSON !== undefined) return false;
+  for (let index = 0; index < value.length; index++) if (typeof value[index] !== 'string') return false;
+  return true;
+}
+
+/**
+ * JCS of an unsigned root in one JSON.stringify of its members in JCS order, or undefined when
+ * the value is not exactly a record's shape (then the generic JCS decides: same bytes, or its
+ * error). The generic walk costs as much per batch as all the other work of a leaf; this is the
+ * same text because JCS is JSON.stringify's string and number forms with sorted keys (see
+ * canonical-json.ts), for a plain object of exactly these members with finite numbers and
+ * strings. The one difference: JSON.stringify escapes a lone surrogate as \uXXXX where JCS
+ * refuses it, so any \u escape in the text (also a control character) defers to the generic walk.
+ */
+export function merkleRootCanonicalJson(root: UnsignedMerkleRoot): string | undefined {
+  const prototype: unknown = Object.getPrototypeOf(root);
+  if (prototype !== Object.prototype && prototype !== null) return undefined;
+  const names = Object.keys(root).sort();
+  if (names.length !== MEMBER_NAMES.length) return undefined;
+  const members: Readonly<Record<string, unknown>> = root;
+  const ordered: Record<string, unknown> = {};
+  for (let index = 0; index < MEMBER_NAMES.length; index++) {
+    const name = MEMBER_NAMES[index];
+    if (names[index] !== name) return undefined;
+    const value = members[name]; // read once: a getter could answer differently twice
+    if (!MEMBER_CHECKS[name](value)) return undefined;
+    ordered[name] = value;
+  }
+  const text = JSON.stringify(ordered);
+  return text.includes('\\u') ? undefined : text;
+}
+
+export function merkleRootSigningBytes(root: UnsignedMerkleRoot): Buffer {
+  const text = merkleRootCanonicalJson(root);
+  return text === undefined ? canonicalJsonBytes(root) : Buffer.from(text, 'utf8');
+}
 
 export function signMerkleRoot(root: UnsignedMerkleRoot, sign: (message: Buffer) => Buffer): MerkleRootRecord {
   return { ...root, signature: encodeBase64(sign(merkleRootSigningBytes(root))) };
