@@ -1,15 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CanonicalJsonError, canonicalJson, canonicalJsonBytes } from '../../../contracts/canonical-json.js';
-import { sha256Digest } from '../../../contracts/digests.js';
+import { digestRawBytes, isDigestString, sha256Digest } from '../../../contracts/digests.js';
 import { generateEd25519KeyPair, signEd25519 } from '../../../contracts/ed25519.js';
 import {
+  decodeDigestInto,
+  eventLeafHash,
   merkleRootCanonicalJson,
   merkleRootSignatureValid,
   merkleRootSigningBytes,
   signMerkleRoot,
   type UnsignedMerkleRoot,
 } from '../../../contracts/merkle-root.js';
+import { rfc6962Sha256 } from '../../../merkle/hasher.js';
 
 // merkleRootSigningBytes builds the JCS of a root directly; the generic JCS (canonical-json.ts)
 // is the reference it must match byte for byte, or fail with the same error code.
@@ -127,5 +130,36 @@ describe('merkleRootSigningBytes', () => {
     const root = signMerkleRoot(unsigned, (message) => signEd25519(message, signer.privateKey));
     expect(Buffer.from(root.signature, 'base64').equals(signEd25519(canonicalJsonBytes(unsigned), signer.privateKey))).toBe(true);
     expect(merkleRootSignatureValid(root, signer.publicKey)).toBe(true);
+  });
+});
+
+describe('decodeDigestInto', () => {
+  const hexChar = fc.constantFrom(...'0123456789abcdefABCDEF');
+  // Near misses: characters next to the digit ranges, and UTF-16 units whose low byte is a digit.
+  const nearMiss = fc.constantFrom('/', ':', '@', 'G', '`', 'g', ' ', '\u0130', '\u0161', '\u0341', '\uff10', '\ud800');
+  const digestLike = fc.oneof(
+    fc.array(hexChar, { minLength: 64, maxLength: 64 }).map((digits) => `sha256:${digits.join('')}`),
+    fc.tuple(fc.array(hexChar, { minLength: 64, maxLength: 64 }), fc.nat(63), nearMiss).map(([digits, at, bad]) => `sha256:${digits.map((d, i) => (i === at ? bad : d)).join('')}`),
+    fc.tuple(fc.array(hexChar, { minLength: 62, maxLength: 66 }), fc.constantFrom('sha256:', 'SHA256:', 'sha256 ', 'sha512:', '')).map(([digits, prefix]) => prefix + digits.join('')),
+    fc.string({ unit: 'binary', maxLength: 80 }),
+  );
+
+  it('accepts exactly the digest strings DIGEST_PATTERN accepts, with the same bytes', () => {
+    fc.assert(
+      fc.property(digestLike, (text) => {
+        const target = Buffer.alloc(32);
+        expect(decodeDigestInto(text, target)).toBe(isDigestString(text));
+        if (isDigestString(text)) expect(target.equals(digestRawBytes(text))).toBe(true);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('eventLeafHash: the RFC 6962 leaf hash of the raw bytes, or the DigestError naming the input', () => {
+    const upper = `sha256:${'AbCdEf0123456789'.repeat(4)}`;
+    expect(eventLeafHash(upper).equals(rfc6962Sha256.hashLeaf(digestRawBytes(upper)))).toBe(true);
+    for (const bad of ['sha256:', `sha256:${'\u0161'.repeat(64)}`, `sha256:${'a'.repeat(63)}g`, `SHA256:${'a'.repeat(64)}`]) {
+      expect(() => eventLeafHash(bad)).toThrow(expect.objectContaining({ code: 'ERR_DIGEST_INVALID', message: expect.stringContaining(JSON.stringify(bad)) }));
+    }
   });
 });
