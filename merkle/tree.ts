@@ -9,15 +9,19 @@ export function splitPoint(n: number): number {
   return k;
 }
 
-/** MTH over already-hashed leaves (leafHashes[i] = hashLeaf(entry i)). */
+/** MTH over already-hashed leaves (leafHashes[i] = hashLeaf(entry i)), as a new Buffer. */
 export function rootFromLeafHashes(hasher: LogHasher, leafHashes: readonly Uint8Array[]): Buffer {
-  if (leafHashes.length === 0) return hasher.emptyRoot();
-  return subtreeRoot(hasher, leafHashes, 0, leafHashes.length);
+  const n = leafHashes.length;
+  if (n === 0) return hasher.emptyRoot();
+  // The MTH of one leaf is its leaf hash: copied, so the root never aliases the caller's leaf.
+  if (n === 1) return Buffer.from(leafHashes[0]);
+  const k = splitPoint(n);
+  return hasher.hashChildren(subtreeRoot(hasher, leafHashes, 0, k), subtreeRoot(hasher, leafHashes, k, n));
 }
 
-function subtreeRoot(hasher: LogHasher, leaves: readonly Uint8Array[], from: number, to: number): Buffer {
-  const n = to - from;
-  if (n === 1) return Buffer.from(leaves[from]);
-  const k = splitPoint(n);
-  return hasher.hashChildren(subtreeRoot(hasher, leaves, from, from + k), subtreeRoot(hasher, leaves, from + k, to));
+/** MTH of leaves[from, to); a single leaf is returned as is (hashChildren only reads it), not copied. */
+function subtreeRoot(hasher: LogHasher, leaves: readonly Uint8Array[], from: number, to: number): Uint8Array {
+  if (to - from === 1) return leaves[from];
+  const k = from + splitPoint(to - from);
+  return hasher.hashChildren(subtreeRoot(hasher, leaves, from, k), subtreeRoot(hasher, leaves, k, to));
 }

@@ -17,11 +17,15 @@ export interface MerkleOptions {
   readonly sign: (message: Buffer) => Buffer;
 }
 
+/**
+ * Appended to in place, but only on a unit's own copy (ownCopy): copying the leaves on every
+ * append made a batch O(batchSize²).
+ */
 interface OpenBatch {
   readonly firstOffset: number;
-  readonly lastOffset: number;
-  readonly leaves: readonly string[];
-  readonly bundleIds: readonly string[];
+  lastOffset: number;
+  readonly leaves: string[];
+  readonly bundleIds: string[];
   /** Wall clock when the batch's first event arrived (drives the max-wait seal). */
   readonly openedAtMs: number;
 }
@@ -42,6 +46,15 @@ interface LedgerEventValue {
   readonly export: { readonly bundleId?: string | null };
 }
 
+/**
+ * The state a unit works on: its open batch copied once, so appending in place never changes the
+ * value the store handed out (a store may cache it; the transaction encoded it at put time).
+ */
+function ownCopy(state: BatchState): BatchState {
+  const open = state.open;
+  return open ? { ...state, open: { ...open, leaves: [...open.leaves], bundleIds: [...open.bundleIds] } } : state;
+}
+
 export class MerkleProcessor implements Processor<LedgerEventValue> {
   private context!: ProcessorContext;
   private store!: KeyValueStore<BatchState>;
@@ -60,7 +73,7 @@ export class MerkleProcessor implements Processor<LedgerEventValue> {
   }
 
   async processBatch(records: ReadonlyArray<InputRecord<LedgerEventValue>>): Promise<void> {
-    let state = (await this.store.get(STATE_KEY)) ?? INITIAL;
+    let state = ownCopy((await this.store.get(STATE_KEY)) ?? INITIAL);
     for (const record of records) {
       state = this.append(state, record);
       if (state.open && state.open.leaves.length >= this.options.batchSize) state = this.seal(state);
@@ -84,16 +97,14 @@ export class MerkleProcessor implements Processor<LedgerEventValue> {
     // Offsets commit with the state, so this only matters after a manual offset reset: an event
     // already sealed or already in the open batch is not taken twice.
     if (record.offset <= (open ? open.lastOffset : (state.lastSealedOffset ?? -1))) return state;
-    return {
-      ...state,
-      open: {
-        firstOffset: open ? open.firstOffset : record.offset,
-        lastOffset: record.offset,
-        leaves: [...(open?.leaves ?? []), record.value.eventHash],
-        bundleIds: bundleId && !(open?.bundleIds ?? []).includes(bundleId) ? [...(open?.bundleIds ?? []), bundleId] : open?.bundleIds ?? [],
-        openedAtMs: open ? open.openedAtMs : this.context.wallClockMs(),
-      },
-    };
+    if (!open) {
+      const opened: OpenBatch = { firstOffset: record.offset, lastOffset: record.offset, leaves: [record.value.eventHash], bundleIds: bundleId ? [bundleId] : [], openedAtMs: this.context.wallClockMs() };
+      return { ...state, open: opened };
+    }
+    open.lastOffset = record.offset;
+    open.leaves.push(record.value.eventHash);
+    if (bundleId && !open.bundleIds.includes(bundleId)) open.bundleIds.push(bundleId);
+    return state;
   }
 
   private seal(state: BatchState): BatchState {

@@ -52,3 +52,31 @@ describe('inclusion proofs for every leaf of every tree size up to 40', () => {
     expect(() => rootFromInclusionProof(H, -1, 3, many[0], [])).toThrow(expect.objectContaining({ code: 'ERR_MERKLE_PROOF_SHAPE' }));
   });
 });
+
+describe('rfc6962Sha256', () => {
+  // Digests are copied into Buffers from Node's shared pool: each must still be its own 32 bytes.
+  it('returns digests as 32-byte Buffers that share no bytes with one another', () => {
+    const digests = [H.hashLeaf(Buffer.from('a')), H.hashChildren(unhex(ref.roots[1]), unhex(ref.roots[2])), H.emptyRoot(), H.hashLeaf(unhex('00'.repeat(32)))];
+    const copies = digests.map((d) => Buffer.from(d));
+    digests.forEach((d, i) => {
+      expect(Buffer.isBuffer(d) && d.length).toBe(32);
+      d.fill(0xff);
+      digests.forEach((other, j) => (j > i ? expect(other).toEqual(copies[j]) : undefined));
+    });
+    expect(H.emptyRoot().toString('hex')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'); // sha256 of ''
+  });
+});
+
+describe('rootFromLeafHashes', () => {
+  // The tree passes inner leaves to hashChildren uncopied; the root it returns must still be
+  // the caller's own Buffer.
+  it('returns a new Buffer that aliases no leaf, and leaves the leaves unchanged', () => {
+    for (const size of [1, 2, 3]) {
+      const tree = Array.from({ length: size }, (_, i) => H.hashLeaf(Buffer.from(`alias-${i}`)));
+      const before = tree.map((leaf) => Buffer.from(leaf));
+      const root = rootFromLeafHashes(H, tree);
+      root.fill(0);
+      expect(tree).toEqual(before);
+    }
+  });
+});

@@ -18,6 +18,7 @@ import type { MetricsSink, ObservationName } from '../../../runtime/types.js';
 import { MemoryBackend } from '../../../state/memory.js';
 import { RocksDbBackend } from '../../../state/rocksdb.js';
 import type { StoreBackend } from '../../../state/store.js';
+import { changelogTopicName } from '../../../runtime/topology-types.js';
 import { TOPICS } from '../../../topology.js';
 
 // The merkle processor through the in-process driver with the real Avro codec: ledger events
@@ -202,6 +203,24 @@ describe('merkle processor', () => {
       expect(values.map((r) => r.anchorReference)).toEqual(values.map((_, i) => `airgap::ledger.events/${partition}/${i}`));
       values.forEach((r, i) => expect(r.previousSignature).toBe(i === 0 ? null : values[i - 1].signature));
     }
+  });
+
+  it('writes the open batch to its changelog as one document holding every leaf so far, unchanged by later appends', async () => {
+    const { driver, pipeline, pipeEvents, roots } = await setup({ batchSize: 5 });
+    const list = events('changelog', 7, (i) => (i === 3 ? null : `bundle-${i % 2}`));
+    const changelog = changelogTopicName(pipeline.topology.appId, MERKLE_STORE);
+    const values = (): string[] => driver.partitionsOf(changelog)[0].map((r) => r.value?.toString('utf8') ?? 'tombstone');
+    // Chunks as fetches would bring them: each is one unit of work with one changelog record.
+    for (const chunk of [[0, 1], [1, 3], [3, 4], [4, 7]]) await pipeEvents(0, list.slice(...chunk));
+    const [sealed] = (await roots()).map((r) => r.value);
+    const open = (from: number, to: number, bundleIds: string[]) => ({ firstOffset: from, lastOffset: to - 1, leaves: hashes(list.slice(from, to)), bundleIds, openedAtMs: START_MS });
+    expect(values()).toEqual([
+      JSON.stringify({ nextBatchSeq: 0, previousSignature: null, lastSealedOffset: -1, open: open(0, 1, ['bundle-0']) }),
+      JSON.stringify({ nextBatchSeq: 0, previousSignature: null, lastSealedOffset: -1, open: open(0, 3, ['bundle-0', 'bundle-1']) }),
+      JSON.stringify({ nextBatchSeq: 0, previousSignature: null, lastSealedOffset: -1, open: open(0, 4, ['bundle-0', 'bundle-1']) }),
+      JSON.stringify({ nextBatchSeq: 1, previousSignature: sealed.signature, lastSealedOffset: 4, open: open(5, 7, ['bundle-1', 'bundle-0']) }),
+    ]);
+    expect(sealed).toMatchObject({ firstOffset: 0, lastOffset: 4, leaves: hashes(list.slice(0, 5)), bundleIds: ['bundle-0', 'bundle-1'] });
   });
 
   it('continues the open batch and the chain after a restart on the same RocksDB store, without resealing or skipping', async () => {
