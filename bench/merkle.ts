@@ -199,6 +199,7 @@ async function processorLeavesPerSecond(sign: (message: Buffer) => Buffer, secon
     validatePool: null,
     dedupeRetentionMs: 0,
     merkle: { batchSize: BATCH_SIZE, batchMaxWaitMs: 3_600_000, keyId: 'bench', sign },
+    processors: ['merkle'],
   });
   const codec = createCodec(loadConfig({}, { SCHEMA_REGISTRY_URL: '' }));
   const driver = await LocalDriver.create({ topology, backend: new MemoryBackend(), serde: new TopicSerde(topology, codec), wallClockMs: Date.now() });
