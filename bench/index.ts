@@ -1,5 +1,5 @@
 // `npm run bench [-- section...]`: prints one JSON object per line. Sections: codec, broker,
-// validate, merkle, store, dedupe, restore, projector (default: all). Pipeline figures carry the ceiling
+// validate, merkle, store, dedupe, restore, projector (default: all of these), and e2e (only when named). Pipeline figures carry the ceiling
 // measured in the same run.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -13,9 +13,12 @@ import { benchStore } from './store.js';
 import { benchDedupe } from './dedupe.js';
 import { benchRestore } from './restore.js';
 import { benchProjector } from './projector.js';
+import { benchEndToEnd } from './e2e.js';
 import { printResult, withCeiling, type BenchResult } from './report.js';
 
-const SECTIONS = ['codec', 'broker', 'validate', 'merkle', 'store', 'dedupe', 'restore', 'projector'] as const;
+const SECTIONS = ['codec', 'broker', 'validate', 'merkle', 'store', 'dedupe', 'restore', 'projector', 'e2e'] as const;
+/** e2e drives the whole pipeline through the broker for minutes: only when asked for. */
+const DEFAULT_SECTIONS = SECTIONS.filter((s) => s !== 'e2e');
 type Section = (typeof SECTIONS)[number];
 
 /** Sections that talk to Kafka: the local stack is started for them unless KAFKA_BROKERS is set. */
@@ -35,7 +38,7 @@ async function main(args: readonly string[]): Promise<void> {
     process.stderr.write(`bench: unknown section ${unknown.join(', ')}; sections: ${SECTIONS.join(', ')}\n`);
     process.exit(2);
   }
-  const chosen: readonly Section[] = args.length > 0 ? (args as Section[]) : SECTIONS;
+  const chosen: readonly Section[] = args.length > 0 ? (args as Section[]) : DEFAULT_SECTIONS;
   let brokerConsume: BenchResult | undefined;
   if (chosen.includes('broker')) {
     const results = await benchBroker({ brokers: brokers() });
@@ -52,6 +55,7 @@ async function main(args: readonly string[]): Promise<void> {
   if (chosen.includes('store')) (await benchStore()).forEach(printResult);
   if (chosen.includes('dedupe')) (await benchDedupe()).forEach(printResult);
   if (chosen.includes('projector')) (await benchProjector()).forEach(printResult);
+  if (chosen.includes('e2e')) (await benchEndToEnd({ brokers: brokers() })).forEach(printResult);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -37,6 +37,20 @@ export interface KafkaDriverOptions {
   readonly metrics?: MetricsSink;
   /** How often due punctuators are checked. */
   readonly punctuationTickMs?: number;
+  /** How long start-up waits for an unreachable broker before failing (default 120 s). */
+  readonly brokerWaitMs?: number;
+}
+
+const DEFAULT_BROKER_WAIT_MS = 120_000;
+
+/** KafkaJS errors that mean "the broker is not answering" (as opposed to a refusal). */
+function isConnectionFailure(error: unknown): boolean {
+  let e: unknown = error;
+  for (let depth = 0; depth < 5 && e instanceof Error; depth++, e = (e as { originalError?: unknown }).originalError ?? e.cause) {
+    if (['KafkaJSConnectionError', 'KafkaJSRequestTimeoutError', 'KafkaJSBrokerNotFound', 'KafkaJSConnectionClosedError'].includes(e.name)) return true;
+    if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|not host this topic-partition|coordinator is (not available|loading)/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 class Mutex {
@@ -81,16 +95,42 @@ export class KafkaDriver implements HostedStores {
 
   async start(): Promise<void> {
     const { topology, kafka, processors } = this.options;
-    this.admin = kafka.admin();
-    await this.admin.connect();
-    for (const drift of await ensureTopics(this.admin, allTopics(topology))) {
-      this.options.logger.warn('existing topic differs from the topology; change it with kafka-configs --alter', { ...drift });
-    }
+    const admin = await this.untilBrokerAnswers('connect and create topics', async () => {
+      const candidate = kafka.admin();
+      try {
+        await candidate.connect();
+        for (const drift of await ensureTopics(candidate, allTopics(topology))) {
+          this.options.logger.warn('existing topic differs from the topology; change it with kafka-configs --alter', { ...drift });
+        }
+        return candidate;
+      } catch (error) {
+        await candidate.disconnect().catch(() => undefined);
+        throw error;
+      }
+    });
+    this.admin = admin;
     const selected = topology.processors.filter((p) => !processors || processors.includes(p.name));
     for (const spec of selected) {
-      const runner = new ProcessorRunner(this.options, spec, this.admin, this.committed);
+      const runner = new ProcessorRunner(this.options, spec, admin, this.committed);
       this.runners.push(runner);
-      await runner.start();
+      await this.untilBrokerAnswers(`start ${spec.name}`, () => runner.start());
+    }
+  }
+
+  /**
+   * Start-up rides out a broker that is briefly away (a restart, a rolling upgrade), as Kafka
+   * Streams clients do: connection failures are retried for `brokerWaitMs`, then reported.
+   */
+  private async untilBrokerAnswers<T>(what: string, step: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.options.brokerWaitMs ?? DEFAULT_BROKER_WAIT_MS);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await step();
+      } catch (error) {
+        if (!isConnectionFailure(error) || Date.now() > deadline) throw error;
+        this.options.logger.warn('waiting for the broker', { step: what, attempt, error: describe(error) });
+        await new Promise((r) => setTimeout(r, Math.min(1_000 * attempt, MAX_RETRY_BACKOFF_MS)));
+      }
     }
   }
 
@@ -143,6 +183,14 @@ class ProcessorRunner {
       rebalanceTimeout: 30_000,
       heartbeatInterval: 1_000,
     });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.joined = true;
+      const assigned = new Set<number>(Object.values(payload.memberAssignment).flat());
+      this.assigned = assigned;
+      void this.onAssignment(assigned).catch((error: unknown) =>
+        this.options.logger.error('task assignment failed', { processor: this.spec.name, error: describe(error) }),
+      );
+    });
   }
 
   isReady(): boolean {
@@ -154,15 +202,8 @@ class ProcessorRunner {
     return [...this.slots.values()].flatMap((slot) => (slot.status === 'ready' && slot.task ? [{ partition: slot.partition, store: slot.task.storePartition(store) }] : []));
   }
 
+  /** Connects and joins the group; safe to call again after a failed attempt. */
   async start(): Promise<void> {
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.joined = true;
-      const assigned = new Set<number>(Object.values(payload.memberAssignment).flat());
-      this.assigned = assigned;
-      void this.onAssignment(assigned).catch((error: unknown) =>
-        this.options.logger.error('task assignment failed', { processor: this.spec.name, error: describe(error) }),
-      );
-    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.spec.inputs], fromBeginning: true });
     await this.consumer.run({

@@ -25,7 +25,8 @@ import { endOffsets, ensurePipelineTopics, kcatRead, startGroupAtEnd } from '../
 // - `ledger verify` passes on a dump of ledger.events and this run's roots;
 // - the compacted ledger.timeline and ledger.airgap.timeline equal what `ledger replay` computes
 //   from the same input records (same partitions and order); timeline anchors depend on when
-//   batches sealed, so they are compared as "present and pointing at a sealed batch holding the event".
+//   batches sealed, so they are compared as "present and pointing at a sealed batch holding the
+//   event", and eventHash (which covers the source offset) as "the hash of that run's event".
 // Shared topics: this run's groups start at the current end offsets; its tenants are its own.
 
 const run = `chaos-it-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
@@ -238,7 +239,10 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
     const replay = await runLedger(['replay', '--in', paths.replayIn, '--out', paths.replayOut, '--keys', paths.keyring, '--signing-key', paths.signingKey, '--signing-key-id', KEY_ID, '--batch-size', String(BATCH_SIZE), '--partitions', '3'], {});
     expect(replay.exitCode, replay.stderr).toBe(0);
     const replayed = async (topic: string) => new Map((await readFile(join(paths.replayOut, `${topic}.ndjson`), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { key: string; value: Record<string, unknown> }).map((l) => [l.key, l.value]));
-    const withoutAnchor = ({ merkleRoot: _r, anchorReference: _a, batchSeq: _b, ...rest }: Record<string, unknown>) => rest;
+    // An event's hash covers its source offset; the replay numbers the same records from 0, so
+    // eventHash is compared as "the hash of this run's event with that status on ledger.events".
+    const comparable = ({ merkleRoot: _r, anchorReference: _a, batchSeq: _b, eventHash: _h, ...rest }: Record<string, unknown>) => rest;
+    const eventOf = new Map(events.map((e) => [String(e.value?.eventHash), e.value ?? {}]));
     const sealedBy = new Map(roots.flatMap((r) => (r.value?.leaves as string[]).map((leaf) => [leaf, r.value] as const)));
     const mine = (key: string | null) => TENANTS.some((t) => key?.startsWith(`${t}/`));
     let timeline = new Map<string, Record<string, unknown>>();
@@ -249,7 +253,8 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
     }, 180_000);
     expect([...timeline.keys()].sort()).toEqual([...expectedTimeline.keys()].sort());
     for (const [key, entry] of timeline) {
-      expect(withoutAnchor(entry), key).toEqual(withoutAnchor(expectedTimeline.get(key) ?? {}));
+      expect(comparable(entry), key).toEqual(comparable(expectedTimeline.get(key) ?? {}));
+      expect(eventOf.get(String(entry.eventHash)), key).toMatchObject({ tenantId: entry.tenantId, runId: entry.runId, status: entry.status });
       const root = sealedBy.get(String(entry.eventHash));
       expect(entry, key).toMatchObject({ merkleRoot: root?.rootHash, anchorReference: root?.anchorReference, batchSeq: root?.batchSeq });
     }

@@ -1,0 +1,169 @@
+// `npm run bench -- e2e` (issue 7): exports/s through the real broker with all four processors
+// and exactly-once on (one `ledger run` child), p50/p99 latency from produce to the run's first
+// ledger.timeline entry at half that rate, and — same run, same data — the validate-only
+// in-process rate (all cores), the ceiling the end-to-end figure is a ratio of. Also the CPU
+// split between the broker and the pipeline process over the throughput phase.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { buildPipeline } from '../cli/pipeline.js';
+import { loadConfig } from '../config.js';
+import { generateEd25519KeyPair } from '../contracts/ed25519.js';
+import { exportStream, generateDemoKeys, keyringDocument, type StreamRecord } from '../examples/exports.js';
+import { jsonLineLogger } from '../runtime/kafka/client.js';
+import { LocalDriver } from '../runtime/local-driver.js';
+import { packageRoot } from '../runtime/paths.js';
+import { MemoryBackend } from '../state/memory.js';
+import { pipelineTopology, TOPICS } from '../topology.js';
+import type { BenchResult } from './report.js';
+
+const root = packageRoot(import.meta.url);
+const silent = jsonLineLogger('bench', { write: () => true } as unknown as NodeJS.WritableStream);
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+function brokerPid(): number {
+  const status = spawnSync(process.execPath, [join(root, 'scripts', 'stack.mjs'), 'status'], { encoding: 'utf8' });
+  return (JSON.parse(status.stdout) as { kafka: { pid: number } }).kafka.pid;
+}
+
+/** The validate stage alone, in-process over all cores, on exactly these records. */
+async function validateInProcess(stream: readonly StreamRecord[], keyringPath: string): Promise<number> {
+  const config = loadConfig({}, { LEDGER_KEYRING: keyringPath, SCHEMA_REGISTRY_URL: '' });
+  const pipeline = buildPipeline(config, silent, { watchKeyring: false });
+  const topology = pipelineTopology({ appId: 'bench-e2e', partitions: config.partitions, keyring: pipeline.keyring, signaturesRequired: true, validatePool: pipeline.pool, dedupeRetentionMs: 0, merkle: null, processors: ['validate'] });
+  const driver = await LocalDriver.create({ topology, backend: new MemoryBackend(), serde: pipeline.serde });
+  try {
+    const inputs = stream.map((r) => ({ key: r.key, value: r.value }));
+    await driver.pipeAll(TOPICS.exportsCreated, inputs.slice(0, 1_000)); // warm-up (workers, JIT)
+    const started = performance.now();
+    for (let i = 1_000; i < inputs.length; i += 500) await driver.pipeAll(TOPICS.exportsCreated, inputs.slice(i, i + 500));
+    return (inputs.length - 1_000) / ((performance.now() - started) / 1000);
+  } finally {
+    await driver.close();
+    await pipeline.close();
+  }
+}
+
+export async function benchEndToEnd(options: { brokers: readonly string[]; exports?: number; latencySeconds?: number }): Promise<BenchResult[]> {
+  const count = options.exports ?? 20_000;
+  const latencySeconds = options.latencySeconds ?? 20;
+  const run = `bench-e2e-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const dir = await mkdtemp(join(tmpdir(), 'bench-e2e-'));
+  const keys = generateDemoKeys();
+  const signer = generateEd25519KeyPair();
+  const keyringPath = join(dir, 'keyring.json');
+  await writeFile(keyringPath, JSON.stringify(keyringDocument(keys)));
+  await writeFile(join(dir, 'signer.pem'), signer.privateKeyPem);
+  const kafka = new Kafka({ clientId: run, brokers: [...options.brokers], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  let child: ChildProcess | null = null;
+  let follower: Consumer | null = null;
+  try {
+    // The pipeline's groups start at the end of their inputs: only this run's records count.
+    for (const [processor, topics] of [['validate', [TOPICS.exportsCreated]], ['dedupe', [TOPICS.validated]], ['merkle', [TOPICS.events]], ['projector', [TOPICS.events, TOPICS.merkleRoots, TOPICS.airgapBundles]]] as const) {
+      for (const topic of topics) {
+        const ends = await admin.fetchTopicOffsets(topic).catch(() => []);
+        if (ends.length > 0) await admin.setOffsets({ groupId: `${run}-${processor}`, topic, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
+      }
+    }
+    child = spawn(process.execPath, [join(root, 'dist', 'cli', 'ledger.js'), 'run'], {
+      cwd: root,
+      env: { ...process.env, KAFKA_BROKERS: options.brokers.join(','), SCHEMA_REGISTRY_URL: '', LEDGER_APP_ID: run, LEDGER_STATE_DIR: join(dir, 'state'), LEDGER_KEYRING: keyringPath, LEDGER_SIGNING_KEY: join(dir, 'signer.pem'), LEDGER_SIGNING_KEY_ID: `${run}-signer`, METRICS_PORT: '0' },
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    const pipelinePid = child.pid as number;
+
+    // Follow ledger.timeline: the first entry of each run of this benchmark, and when it arrived.
+    const firstEntryAt = new Map<string, number>();
+    follower = kafka.consumer({ groupId: `${run}-follower`, maxWaitTimeInMs: 50 });
+    await follower.connect();
+    await follower.subscribe({ topic: TOPICS.timeline, fromBeginning: false });
+    const joined = new Promise<void>((resolve) => follower?.on(follower.events.GROUP_JOIN, () => resolve()));
+    await follower.run({
+      eachMessage: async ({ message }) => {
+        const key = message.key?.toString('utf8');
+        if (key?.includes(run) && !firstEntryAt.has(key)) firstEntryAt.set(key, performance.now());
+      },
+    });
+    await joined;
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const tenants = [`${run}-a`, `${run}-b`, `${run}-c`];
+    const waitForRuns = async (keysWanted: ReadonlySet<string>, timeoutMs: number): Promise<void> => {
+      const deadline = Date.now() + timeoutMs;
+      while ([...keysWanted].some((k) => !firstEntryAt.has(k))) {
+        if (Date.now() > deadline) throw new Error(`e2e: ${[...keysWanted].filter((k) => !firstEntryAt.has(k)).length} runs never reached ${TOPICS.timeline}`);
+        if (child?.exitCode !== null) throw new Error(`e2e: ledger run exited with ${child?.exitCode}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+
+    // Warm-up: the pipeline joins its groups and restores nothing; a small stream goes through.
+    const warm = exportStream({ count: 300, keys, tenants, seed: `${run}-warm`, approxBytes: 1024 });
+    await producer.send({ topic: TOPICS.exportsCreated, acks: -1, messages: warm.map((r) => ({ key: r.key, value: r.value })) });
+    await waitForRuns(new Set(warm.filter((r) => r.expect === 'OK').map((r) => r.key)), 180_000);
+
+    // Throughput: `count` exports (one signature, ~1 KiB; 5% replays, 5% invalid) as fast as the producer goes.
+    const stream = exportStream({ count, keys, tenants, seed: run, approxBytes: 1024 });
+    const accepted = new Set(stream.filter((r) => r.expect === 'OK').map((r) => r.key));
+    const cpuBefore = { broker: cpuSeconds(brokerPid()), pipeline: cpuSeconds(pipelinePid) };
+    const started = performance.now();
+    for (let i = 0; i < stream.length; i += 1_000) {
+      await producer.send({ topic: TOPICS.exportsCreated, acks: -1, messages: stream.slice(i, i + 1_000).map((r) => ({ key: r.key, value: r.value })) });
+    }
+    await waitForRuns(accepted, 600_000);
+    const seconds = Math.max(...[...accepted].map((k) => firstEntryAt.get(k) ?? 0)) / 1000 - started / 1000;
+    const throughput = count / seconds;
+    const cpu = { broker: cpuSeconds(brokerPid()) - cpuBefore.broker, pipeline: cpuSeconds(pipelinePid) - cpuBefore.pipeline };
+
+    // Latency at half that rate: produce in 100 ms ticks, first timeline entry per run.
+    const rate = throughput / 2;
+    const paced = exportStream({ count: Math.ceil(rate * latencySeconds), keys, tenants, seed: `${run}-paced`, approxBytes: 1024 });
+    const producedAt = new Map<string, number>();
+    const pacedStart = performance.now();
+    for (let i = 0; i < paced.length; ) {
+      const due = Math.min(paced.length, Math.ceil(((performance.now() - pacedStart) / 1000) * rate));
+      if (due > i) {
+        const slice = paced.slice(i, due);
+        const sentAt = performance.now();
+        await producer.send({ topic: TOPICS.exportsCreated, acks: -1, messages: slice.map((r) => ({ key: r.key, value: r.value })) });
+        for (const r of slice) if (r.expect === 'OK' && !producedAt.has(r.key)) producedAt.set(r.key, sentAt);
+        i = due;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await waitForRuns(new Set(producedAt.keys()), 300_000);
+    const latencies = [...producedAt].map(([key, at]) => (firstEntryAt.get(key) ?? at) - at).sort((a, b) => a - b);
+    const quantile = (q: number) => latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)];
+    await producer.disconnect();
+
+    const validateRate = await validateInProcess(stream, keyringPath);
+    const params = { exports: count, exportBytes: 1024, signatures: 1, processors: 'validate,dedupe,merkle,projector (one process)', exactlyOnce: true };
+    return [
+      { name: 'e2e.throughput', unit: 'exports/s', value: throughput, params: { ...params, seconds: Math.round(seconds * 10) / 10 }, ceiling: { name: 'validate.in-process.all-cores (same data)', value: validateRate, ratio: throughput / validateRate } },
+      { name: 'e2e.latency.p50', unit: 'ms', value: quantile(0.5), params: { rate: Math.round(rate), runs: latencies.length, until: 'first ledger.timeline entry of the run' } },
+      { name: 'e2e.latency.p99', unit: 'ms', value: quantile(0.99), params: { rate: Math.round(rate), runs: latencies.length, targetMs: 1000 } },
+      { name: 'e2e.cpu', unit: 'cpu-seconds', value: cpu.broker + cpu.pipeline, params: { broker: Math.round(cpu.broker * 10) / 10, pipeline: Math.round(cpu.pipeline * 10) / 10, brokerShare: Math.round((cpu.broker / (cpu.broker + cpu.pipeline)) * 100) / 100, wallSeconds: Math.round(seconds * 10) / 10 } },
+    ];
+  } finally {
+    await follower?.disconnect().catch(() => undefined);
+    if (child && child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child?.once('exit', r));
+    }
+    for (const suffix of ['validate', 'dedupe', 'merkle', 'projector', 'follower']) await admin.deleteGroups([`${run}-${suffix}`]).catch(() => undefined);
+    await admin.disconnect();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
