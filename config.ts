@@ -36,6 +36,7 @@ export interface LedgerConfig {
   readonly dedupeRetentionSeconds: number;
   readonly merkleBatchSize: number;
   readonly merkleBatchMaxWaitMs: number;
+  readonly fetchMaxWaitMs: number;
 }
 
 /** Every setting: its environment variable, default and meaning (also rendered in the README). */
@@ -61,6 +62,7 @@ export const SETTINGS = [
   ['LEDGER_DEDUPE_RETENTION_SECONDS', '0', 'forget terminal runs after this long (0: keep forever); a replay after that counts as new'],
   ['LEDGER_MERKLE_BATCH_SIZE', '256', 'leaves per sealed Merkle batch'],
   ['LEDGER_MERKLE_BATCH_MAX_WAIT_MS', '1000', 'wall time after which an open batch seals'],
+  ['LEDGER_FETCH_MAX_WAIT_MS', '50', 'longest a fetch waits for new records (each of the four stages adds up to this to the latency at low load)'],
 ] as const;
 
 type SettingName = (typeof SETTINGS)[number][0];
@@ -92,6 +94,7 @@ export function loadConfig(env: ConfigSource = process.env, overrides: ConfigSou
     dedupeRetentionSeconds: parseInteger('LEDGER_DEDUPE_RETENTION_SECONDS', read('LEDGER_DEDUPE_RETENTION_SECONDS'), 0, 100 * 365 * 86400),
     merkleBatchSize: parseInteger('LEDGER_MERKLE_BATCH_SIZE', read('LEDGER_MERKLE_BATCH_SIZE'), 1, 1 << 20),
     merkleBatchMaxWaitMs: parseInteger('LEDGER_MERKLE_BATCH_MAX_WAIT_MS', read('LEDGER_MERKLE_BATCH_MAX_WAIT_MS'), 1, 3_600_000),
+    fetchMaxWaitMs: parseInteger('LEDGER_FETCH_MAX_WAIT_MS', read('LEDGER_FETCH_MAX_WAIT_MS'), 0, 60_000),
   };
 }
 

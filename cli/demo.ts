@@ -152,6 +152,7 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
     serde: pipeline.serde,
     logger,
     metrics: metricsSink(metrics),
+    maxWaitTimeInMs: config.fetchMaxWaitMs,
   });
   const queries = new ProjectionQueries({ stores: driver, partitions: config.partitions, freshnessThresholdSeconds: config.freshnessThresholdSeconds, clock: Date.now });
   metrics.useStaleness((now) => queries.staleness(now));

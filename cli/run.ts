@@ -50,6 +50,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     processors,
     logger,
     metrics: metricsSink(metrics),
+    maxWaitTimeInMs: config.fetchMaxWaitMs,
   });
   const queries = new ProjectionQueries({ stores: driver, partitions: config.partitions, freshnessThresholdSeconds: config.freshnessThresholdSeconds, clock: Date.now });
   metrics.useStaleness((now) => queries.staleness(now));

@@ -178,7 +178,7 @@ class ProcessorRunner {
       groupId: this.groupId,
       partitionAssigners: [CoPartitionedAssigner],
       readUncommitted: false,
-      maxWaitTimeInMs: options.maxWaitTimeInMs ?? 250,
+      maxWaitTimeInMs: options.maxWaitTimeInMs ?? 50,
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: 30_000,
       heartbeatInterval: 1_000,
