@@ -5,13 +5,10 @@
 import { hash } from 'node:crypto';
 import { createCodec } from '../cli/pipeline.js';
 import { loadConfig } from '../config.js';
-import { canonicalJsonBytes } from '../contracts/canonical-json.js';
 import { sha256Digest } from '../contracts/digests.js';
 import { generateEd25519KeyPair, signEd25519 } from '../contracts/ed25519.js';
 import { Keyring } from '../contracts/keyring.js';
-import { ledgerEventId, sealLedgerEvent } from '../contracts/ledger-event.js';
 import { airgapAnchorReference, batchRootHash, merkleRootSigningBytes, signMerkleRoot, type UnsignedMerkleRoot } from '../contracts/merkle-root.js';
-import { exportBody } from '../examples/exports.js';
 import { MERKLE_STORE, MerkleProcessor } from '../processors/merkle.js';
 import { KeyringSource } from '../runtime/keyring-source.js';
 import { LocalDriver } from '../runtime/local-driver.js';
@@ -20,6 +17,7 @@ import type { InputRecord, KeyValueStore, ProcessorContext } from '../runtime/ty
 import { MemoryBackend } from '../state/memory.js';
 import { StoreTransaction } from '../state/transaction.js';
 import { pipelineTopology, TOPICS } from '../topology.js';
+import { ledgerEventFor } from '../examples/events.js';
 import { opsPerSecond, withCeiling, type BenchResult } from './report.js';
 
 const BATCH_SIZE = 256;
@@ -206,21 +204,8 @@ async function processorLeavesPerSecond(sign: (message: Buffer) => Buffer, secon
   const CHUNK = 2 * BATCH_SIZE;
   const chunk = await Promise.all(
     Array.from({ length: CHUNK }, async (_, i) => {
-      const body = exportBody({ tenantId: 'acme', runSeed: `bench-merkle-${i}`, status: 'pending', approxBytes: 1024 });
-      const contentHash = sha256Digest(canonicalJsonBytes(body));
-      const runId = String(body.runId);
-      const event = sealLedgerEvent({
-        eventId: ledgerEventId({ tenantId: 'acme', runId, status: 'pending', contentHash }),
-        type: 'ledger_export',
-        tenantId: 'acme',
-        runId,
-        status: 'pending',
-        idempotencyKey: String(body.idempotencyKey),
-        contentHash,
-        dsseDigest: null,
-        export: body,
-        source: { topic: TOPICS.exportsCreated, partition: 0, offset: i },
-      });
+      const event = ledgerEventFor({ runSeed: `bench-merkle-${i}`, approxBytes: 1024, sourceOffset: i });
+      const runId = event.runId;
       return { key: `acme/${runId}`, value: await codec.encode(TOPICS.events, event), partition: 0 };
     }),
   );

@@ -8,11 +8,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildPipeline } from '../cli/pipeline.js';
 import { loadConfig } from '../config.js';
-import { canonicalJsonBytes } from '../contracts/canonical-json.js';
-import { sha256Digest } from '../contracts/digests.js';
-import { ledgerEventId, sealLedgerEvent, type LedgerEvent } from '../contracts/ledger-event.js';
+import type { LedgerEvent } from '../contracts/ledger-event.js';
 import { airgapBundle } from '../examples/bundles.js';
-import { exportBody } from '../examples/exports.js';
+import { ledgerEventFor } from '../examples/events.js';
 import { createMetrics, metricsSink } from '../metrics.js';
 import { ProjectionQueries } from '../processors/projector-queries.js';
 import type { TimelineEntry } from '../processors/projector.js';
@@ -26,26 +24,8 @@ import type { BenchResult } from './report.js';
 const PARTITIONS = 3;
 const silent = jsonLineLogger('bench', { write: () => true } as unknown as NodeJS.WritableStream);
 
-function events(count: number): LedgerEvent[] {
-  return Array.from({ length: count }, (_, i) => {
-    const tenantId = `tenant-${i % 50}`;
-    const body = exportBody({ tenantId, runSeed: `projector-bench:${i}`, status: 'running', approxBytes: 1024 });
-    const contentHash = sha256Digest(canonicalJsonBytes(body));
-    const runId = String(body.runId);
-    return sealLedgerEvent({
-      eventId: ledgerEventId({ tenantId, runId, status: 'running', contentHash }),
-      type: 'ledger_export',
-      tenantId,
-      runId,
-      status: 'running',
-      idempotencyKey: String(body.idempotencyKey),
-      contentHash,
-      dsseDigest: null,
-      export: body,
-      source: { topic: TOPICS.exportsCreated, partition: 0, offset: i },
-    });
-  });
-}
+const events = (count: number): LedgerEvent[] =>
+  Array.from({ length: count }, (_, i) => ledgerEventFor({ tenantId: `tenant-${i % 50}`, runSeed: `projector-bench:${i}`, status: 'running', approxBytes: 1024, sourceOffset: i }));
 
 async function projectorDriver(stateDir: string) {
   const config = loadConfig({}, { LEDGER_ALLOW_UNSIGNED: 'true', LEDGER_PARTITIONS: String(PARTITIONS) });

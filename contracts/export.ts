@@ -8,6 +8,7 @@ import { digestsEqual, dsseDigest, expectedIdempotencyKey, isDigestString, sha25
 import { EXPORT_PAYLOAD_TYPE, pae } from './dsse.js';
 import { signEd25519, verifyEd25519, type Ed25519PrivateKeyInput } from './ed25519.js';
 import { isKeyAuthorizedForTenant, type Keyring } from './keyring.js';
+import { compareInstants, parseUtcInstant } from './utc-instant.js';
 
 /** DESIGN.md 3.3 #1: 1 MiB. */
 export const MAX_EXPORT_BYTES = 1_048_576;
@@ -333,42 +334,14 @@ function checkDigestFormats(record: ExportRecord): Failure | undefined {
   return undefined;
 }
 
-// #6 — YYYY-MM-DDTHH:MM:SS[.fraction]Z. Leap seconds (:60) are refused: no clock here can order them.
-const UTC_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/;
-
-interface UtcInstant {
-  /** The fixed-width "YYYY-MM-DDTHH:MM:SS" prefix, which sorts chronologically as text. */
-  readonly wholeSeconds: string;
-  /** Fraction right-padded to nanoseconds, also sortable as text. */
-  readonly nanoseconds: string;
-}
-
-const isLeapYear = (year: number): boolean => year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-const daysInMonth = (year: number, month: number): number =>
-  month === 2 ? (isLeapYear(year) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
-
-function parseUtcInstant(text: string): UtcInstant | undefined {
-  const match = UTC_TIMESTAMP.exec(text);
-  if (!match) return undefined;
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
-  const validDate = month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
-  const validTime = hour <= 23 && minute <= 59 && second <= 59;
-  if (!validDate || !validTime) return undefined;
-  return { wholeSeconds: text.slice(0, 19), nanoseconds: (match[7] ?? '').padEnd(9, '0') };
-}
-
-function isBefore(left: UtcInstant, right: UtcInstant): boolean {
-  if (left.wholeSeconds !== right.wholeSeconds) return left.wholeSeconds < right.wholeSeconds;
-  return left.nanoseconds < right.nanoseconds;
-}
-
+// #6 — YYYY-MM-DDTHH:MM:SS[.fraction]Z on a real calendar date (contracts/utc-instant.ts).
 function checkTimestamps(record: ExportRecord): Failure | undefined {
   const startedAt = parseUtcInstant(record.startedAt);
   if (!startedAt) return fail('ERR_INVALID_TIMESTAMP', `startedAt ${quote(record.startedAt)} is not a UTC ISO-8601 timestamp ending in Z`);
   if (record.completedAt === undefined || record.completedAt === null) return undefined;
   const completedAt = parseUtcInstant(record.completedAt);
   if (!completedAt) return fail('ERR_INVALID_TIMESTAMP', `completedAt ${quote(record.completedAt)} is not a UTC ISO-8601 timestamp ending in Z`);
-  if (isBefore(completedAt, startedAt)) {
+  if (compareInstants(completedAt, startedAt) < 0) {
     return fail('ERR_INVALID_TIMESTAMP', `completedAt ${record.completedAt} is before startedAt ${record.startedAt}`);
   }
   return undefined;

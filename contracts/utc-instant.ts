@@ -1,5 +1,6 @@
 // UTC ISO-8601 instants as the contracts accept them (DESIGN.md 3.3 #6, 5): `YYYY-MM-DDThh:mm:ss[.f{1,9}]Z`
 // with a real calendar date. Compared exactly (nanoseconds kept), not through Date's milliseconds.
+// Leap seconds (:60) are refused: no clock here can order them.
 
 export interface UtcInstant {
   /** `YYYY-MM-DDThh:mm:ss`: compares lexically. */

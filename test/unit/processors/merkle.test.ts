@@ -6,11 +6,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildPipeline, type Pipeline } from '../../../cli/pipeline.js';
 import { loadConfig } from '../../../config.js';
 import { canonicalJsonBytes } from '../../../contracts/canonical-json.js';
-import { sha256Digest } from '../../../contracts/digests.js';
 import { generateEd25519KeyPair } from '../../../contracts/ed25519.js';
-import { ledgerEventId, sealLedgerEvent, type LedgerEvent } from '../../../contracts/ledger-event.js';
+import type { LedgerEvent } from '../../../contracts/ledger-event.js';
 import { airgapAnchorReference, batchRootHash, merkleRootSignatureValid, type MerkleRootRecord } from '../../../contracts/merkle-root.js';
-import { exportBody } from '../../../examples/exports.js';
+import { ledgerEventFor } from '../../../examples/events.js';
 import { MERKLE_STORE } from '../../../processors/merkle.js';
 import { jsonLineLogger } from '../../../runtime/kafka/client.js';
 import { LocalDriver } from '../../../runtime/local-driver.js';
@@ -77,24 +76,8 @@ async function setup(options: { batchSize: number; batchMaxWaitMs?: number; back
   return { driver, pipeline, pipeEvents, roots, observations };
 }
 
-/** A ledger event as dedupe makes it (sealLedgerEvent), for run `seed`. */
-function ledgerEvent(seed: string, bundleId: string | null): LedgerEvent {
-  const body: Record<string, unknown> = { ...exportBody({ tenantId: 'acme', runSeed: `merkle-unit:${seed}`, status: 'pending' }), bundleId };
-  const contentHash = sha256Digest(canonicalJsonBytes(body));
-  const runId = String(body.runId);
-  return sealLedgerEvent({
-    eventId: ledgerEventId({ tenantId: 'acme', runId, status: 'pending', contentHash }),
-    type: 'ledger_export',
-    tenantId: 'acme',
-    runId,
-    status: 'pending',
-    idempotencyKey: String(body.idempotencyKey),
-    contentHash,
-    dsseDigest: null,
-    export: body,
-    source: { topic: TOPICS.exportsCreated, partition: 0, offset: 0 },
-  });
-}
+/** A ledger event as dedupe makes it, for run `seed`. */
+const ledgerEvent = (seed: string, bundleId: string | null): LedgerEvent => ledgerEventFor({ runSeed: `merkle-unit:${seed}`, bundleId });
 
 const events = (prefix: string, count: number, bundle: (i: number) => string | null = (i) => `bundle-${i % 3}`): LedgerEvent[] =>
   Array.from({ length: count }, (_, i) => ledgerEvent(`${prefix}-${i}`, bundle(i)));

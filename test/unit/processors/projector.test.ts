@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildPipeline, type Pipeline } from '../../../cli/pipeline.js';
 import { loadConfig } from '../../../config.js';
-import { canonicalJsonBytes } from '../../../contracts/canonical-json.js';
 import { sha256Digest } from '../../../contracts/digests.js';
 import { generateEd25519KeyPair } from '../../../contracts/ed25519.js';
-import { ledgerEventId, sealLedgerEvent, type LedgerEvent } from '../../../contracts/ledger-event.js';
+import type { LedgerEvent } from '../../../contracts/ledger-event.js';
 import type { MerkleRootRecord } from '../../../contracts/merkle-root.js';
 import { createMetrics, metricsSink } from '../../../metrics.js';
 import { airgapBundle, bundleStream } from '../../../examples/bundles.js';
-import { exportBody, exportStream, generateDemoKeys, keyringDocument } from '../../../examples/exports.js';
+import { ledgerEventFor } from '../../../examples/events.js';
+import { exportStream, generateDemoKeys, keyringDocument } from '../../../examples/exports.js';
 import { ProjectionQueries, projectorRoutes } from '../../../processors/projector-queries.js';
 import type { TimelineEntry } from '../../../processors/projector.js';
 import { jsonLineLogger } from '../../../runtime/kafka/client.js';
@@ -89,23 +89,7 @@ async function setup(options: { processors?: readonly ProcessorName[]; batchSize
 /** The latest entry per key of a compacted topic, as a consumer reading it from the beginning sees after compaction. */
 const latestPerKey = <T>(records: ReadonlyArray<{ key: string | null; value: T }>): Map<string, T> => new Map(records.map((r) => [r.key ?? '', r.value]));
 
-function ledgerEvent(seed: string, tenantId = 'acme'): LedgerEvent {
-  const body = exportBody({ tenantId, runSeed: `projector-unit:${seed}`, status: 'pending' });
-  const contentHash = sha256Digest(canonicalJsonBytes(body));
-  const runId = String(body.runId);
-  return sealLedgerEvent({
-    eventId: ledgerEventId({ tenantId, runId, status: 'pending', contentHash }),
-    type: 'ledger_export',
-    tenantId,
-    runId,
-    status: 'pending',
-    idempotencyKey: String(body.idempotencyKey),
-    contentHash,
-    dsseDigest: null,
-    export: body,
-    source: { topic: TOPICS.exportsCreated, partition: 0, offset: 0 },
-  });
-}
+const ledgerEvent = (seed: string, tenantId = 'acme'): LedgerEvent => ledgerEventFor({ runSeed: `projector-unit:${seed}`, tenantId });
 
 function rootOf(events: readonly LedgerEvent[], keyId = KEY_ID, batchSeq = 0): MerkleRootRecord {
   return {
