@@ -389,7 +389,9 @@ function externalUriProblem(uri: string): string | undefined {
   const reference = uri.slice(scheme.length).split(/[?#]/, 1)[0];
   if (reference.length === 0) return 'names nothing after the scheme';
   // Backslashes and percent-encoded dots are treated as the separators and dots they decode to.
-  const climbs = reference.split(/[/\\]/).some((segment) => segment.replace(/%2e/gi, '.') === '..');
+  // A reference without "." or "%" has no segment that could decode to "..": no need to split it.
+  const mayClimb = reference.includes('.') || reference.includes('%');
+  const climbs = mayClimb && reference.split(/[/\\]/).some((segment) => segment.replace(/%2e/gi, '.') === '..');
   return climbs ? 'has a ".." path segment' : undefined;
 }
 
