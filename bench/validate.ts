@@ -12,9 +12,8 @@ import { availableParallelism } from 'node:os';
 import { canonicalJsonBytes } from '../contracts/canonical-json.js';
 import { EXPORT_PAYLOAD_TYPE, pae } from '../contracts/dsse.js';
 import { nodeEd25519Verifier, signEd25519 } from '../contracts/ed25519.js';
-import type { ValidationResult } from '../contracts/export.js';
 import { parseKeyring } from '../contracts/keyring.js';
-import { validateItem, type ValidateItem } from '../processors/validate-core.js';
+import { validateItem, type ValidateItem, type ValidateOutcome } from '../processors/validate-core.js';
 import { exportBody, generateDemoKeys, keyringDocument, signedExport } from '../examples/exports.js';
 import { poolConfig, ValidateProcessor, type ValidatePool } from '../processors/validate.js';
 import type { WorkerConfig } from '../processors/validate-worker.js';
@@ -136,7 +135,7 @@ export async function benchValidate(options: { seconds?: number } = {}): Promise
   };
 
   const workers = availableParallelism();
-  const pool: ValidatePool = new WorkerPool<WorkerConfig, ValidateItem, ValidationResult>(
+  const pool: ValidatePool = new WorkerPool<WorkerConfig, ValidateItem, ValidateOutcome>(
     compiledModuleUrl(import.meta.url, '../processors/validate-worker.js'),
     workers,
     poolConfig(keyring, true),

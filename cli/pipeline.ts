@@ -7,9 +7,8 @@ import type { LedgerConfig } from '../config.js';
 import { ConfigError } from '../config.js';
 import { Keyring } from '../contracts/keyring.js';
 import { poolConfig, type ValidatePool } from '../processors/validate.js';
-import type { ValidateItem } from '../processors/validate-core.js';
+import type { ValidateItem, ValidateOutcome } from '../processors/validate-core.js';
 import type { WorkerConfig } from '../processors/validate-worker.js';
-import type { ValidationResult } from '../contracts/export.js';
 import { createValueCodec, SchemaCatalog, type AvroValueCodec } from '../runtime/codec.js';
 import type { DriverLogger } from '../runtime/kafka/driver.js';
 import { KeyringSource } from '../runtime/keyring-source.js';
@@ -69,7 +68,7 @@ export function buildPipeline(config: LedgerConfig, logger: DriverLogger, option
   const workers = options.workers ?? availableParallelism();
   const pool =
     workers > 0
-      ? new WorkerPool<WorkerConfig, ValidateItem, ValidationResult>(compiledModuleUrl(import.meta.url, '../processors/validate-worker.js'), workers, poolConfig(keyring, config.signaturesRequired))
+      ? new WorkerPool<WorkerConfig, ValidateItem, ValidateOutcome>(compiledModuleUrl(import.meta.url, '../processors/validate-worker.js'), workers, poolConfig(keyring, config.signaturesRequired))
       : null;
   if (pool) keyring.onChange(() => pool.configure(poolConfig(keyring, config.signaturesRequired)));
   const topology = pipelineTopology({
