@@ -13,13 +13,11 @@ import { canonicalJsonBytes } from '../contracts/canonical-json.js';
 import { EXPORT_PAYLOAD_TYPE, pae } from '../contracts/dsse.js';
 import { nodeEd25519Verifier, signEd25519 } from '../contracts/ed25519.js';
 import { parseKeyring } from '../contracts/keyring.js';
-import { validateItem, type ValidateItem, type ValidateOutcome } from '../processors/validate-core.js';
+import { validateItem } from '../processors/validate-core.js';
 import { exportBody, generateDemoKeys, keyringDocument, signedExport } from '../examples/exports.js';
-import { poolConfig, ValidateProcessor, type ValidatePool } from '../processors/validate.js';
-import type { WorkerConfig } from '../processors/validate-worker.js';
+import { createValidatePool, ValidateProcessor } from '../processors/validate.js';
 import { KeyringSource } from '../runtime/keyring-source.js';
 import type { InputRecord, ProcessorContext } from '../runtime/types.js';
-import { compiledModuleUrl, WorkerPool } from '../runtime/worker-pool.js';
 import { withCeiling, type BenchResult } from './report.js';
 
 const RECORD_BYTES = 1024;
@@ -135,11 +133,7 @@ export async function benchValidate(options: { seconds?: number } = {}): Promise
   };
 
   const workers = availableParallelism();
-  const pool: ValidatePool = new WorkerPool<WorkerConfig, ValidateItem, ValidateOutcome>(
-    compiledModuleUrl(import.meta.url, '../processors/validate-worker.js'),
-    workers,
-    poolConfig(keyring, true),
-  );
+  const pool = createValidatePool({ workers, keyring, signaturesRequired: true });
   const pooledContexts = partitions.map(() => countingContext());
   const lanes = batches.map((pair, p) => {
     const processor = new ValidateProcessor({ topics: { input: TOPIC, validated: 'v', rejected: 'r' }, keyring, signaturesRequired: true, pool });

@@ -5,9 +5,10 @@ import { MAX_EXPORT_BYTES } from '../contracts/export.js';
 import { detectFormat } from '../runtime/codec.js';
 import type { KeyringSource } from '../runtime/keyring-source.js';
 import type { InputRecord, Processor, ProcessorContext } from '../runtime/types.js';
-import type { WorkerPool } from '../runtime/worker-pool.js';
+import { compiledModuleUrl, WorkerPool } from '../runtime/worker-pool.js';
 import { keyringToTransfer, rejectionValue, runKey, validatedValue, validateOutcome, type ValidateItem, type ValidateOutcome } from './validate-core.js';
 import type { WorkerConfig } from './validate-worker.js';
+import { validateChunkCodec, type ValidateWire } from './validate-wire.js';
 
 export interface ValidateTopics {
   readonly input: string;
@@ -15,7 +16,7 @@ export interface ValidateTopics {
   readonly rejected: string;
 }
 
-export type ValidatePool = WorkerPool<WorkerConfig, ValidateItem, ValidateOutcome>;
+export type ValidatePool = WorkerPool<WorkerConfig, ValidateItem, ValidateOutcome, ValidateWire>;
 
 export interface ValidateOptions {
   readonly topics: ValidateTopics;
@@ -104,7 +105,15 @@ function plainObject(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value)) as unknown;
 }
 
-export const poolConfig = (keyring: KeyringSource, signaturesRequired: boolean): WorkerConfig => ({
+const poolConfig = (keyring: KeyringSource, signaturesRequired: boolean): WorkerConfig => ({
   keys: keyringToTransfer(keyring.current()),
   signaturesRequired,
 });
+
+/** Validate worker threads that follow the keyring: a reload reaches every batch validated after it. */
+export function createValidatePool(options: { workers: number; keyring: KeyringSource; signaturesRequired: boolean }): ValidatePool {
+  const { workers, keyring, signaturesRequired } = options;
+  const pool: ValidatePool = new WorkerPool(compiledModuleUrl(import.meta.url, './validate-worker.js'), workers, poolConfig(keyring, signaturesRequired), validateChunkCodec);
+  keyring.onChange(() => pool.configure(poolConfig(keyring, signaturesRequired)));
+  return pool;
+}
