@@ -30,37 +30,58 @@ const TOPIC = 'bench.exports';
 interface Tally {
   ops: number;
   ns: bigint;
+  /** CPU time of the whole process (every thread), user + system. */
+  cpuUs: number;
 }
 
-const perSecond = (tally: Tally): number => tally.ops / (Number(tally.ns) / 1e9);
+const tally = (): Tally => ({ ops: 0, ns: 0n, cpuUs: 0 });
+const perSecond = (t: Tally): number => t.ops / (Number(t.ns) / 1e9);
+
+/**
+ * Where the time went, for reading a figure from a shared machine: CPU µs per operation, and
+ * how many cores the process kept busy (under 1 or 2 when other work took the CPUs).
+ */
+const cpuParams = (t: Tally): Record<string, number> => ({
+  cpuUsPerOp: Math.round((t.cpuUs / t.ops) * 10) / 10,
+  coresBusy: Math.round((t.cpuUs / (Number(t.ns) / 1e3)) * 100) / 100,
+});
+
+function addCpu(into: Tally, since: NodeJS.CpuUsage): void {
+  const used = process.cpuUsage(since);
+  into.cpuUs += used.user + used.system;
+}
 
 /** Runs `fn` until `ms` have passed; adds its calls and the time to `tally`. */
-function syncSlice(fn: () => void, ms: number, tally: Tally): void {
+function syncSlice(fn: () => void, ms: number, into: Tally): void {
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   const deadline = start + BigInt(ms * 1e6);
   let now = start;
   while (now < deadline) {
     fn();
-    tally.ops++;
+    into.ops++;
     now = process.hrtime.bigint();
   }
-  tally.ns += now - start;
+  into.ns += now - start;
+  addCpu(into, cpu);
 }
 
 /** Keeps each lane (a loop of batches, resolving to the batch size) going until `ms` have passed. */
-async function asyncSlice(lanes: ReadonlyArray<() => Promise<number>>, ms: number, tally: Tally): Promise<void> {
+async function asyncSlice(lanes: ReadonlyArray<() => Promise<number>>, ms: number, into: Tally): Promise<void> {
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   const deadline = start + BigInt(ms * 1e6);
   await Promise.all(
     lanes.map(async (next) => {
       while (process.hrtime.bigint() < deadline) {
-        // Not `tally.ops += await next()`: that reads tally.ops before the await and loses the other lanes' counts.
+        // Not `into.ops += await next()`: that reads into.ops before the await and loses the other lanes' counts.
         const done = await next();
-        tally.ops += done;
+        into.ops += done;
       }
     }),
   );
-  tally.ns += process.hrtime.bigint() - start;
+  into.ns += process.hrtime.bigint() - start;
+  addCpu(into, cpu);
 }
 
 /** What the Task gives a processor, reduced to what validate uses; outputs are only counted. */
@@ -147,14 +168,14 @@ export async function benchValidate(options: { seconds?: number } = {}): Promise
   });
 
   // Warm-up: JIT, key objects, worker start-up.
-  const raw: Tally = { ops: 0, ns: 0n };
-  const contract: Tally = { ops: 0, ns: 0n };
-  const single: Tally = { ops: 0, ns: 0n };
-  const allCores: Tally = { ops: 0, ns: 0n };
-  syncSlice(verifyOnce, 200, { ops: 0, ns: 0n });
-  syncSlice(validateOnce, 200, { ops: 0, ns: 0n });
-  await asyncSlice([inlineLane], 200, { ops: 0, ns: 0n });
-  await asyncSlice(lanes, 300, { ops: 0, ns: 0n });
+  const raw = tally();
+  const contract = tally();
+  const single = tally();
+  const allCores = tally();
+  syncSlice(verifyOnce, 200, tally());
+  syncSlice(validateOnce, 200, tally());
+  await asyncSlice([inlineLane], 200, tally());
+  await asyncSlice(lanes, 300, tally());
   inlineContext.validated = 0;
   for (const c of pooledContexts) c.validated = 0;
 
@@ -177,19 +198,19 @@ export async function benchValidate(options: { seconds?: number } = {}): Promise
     name: 'ed25519.verify',
     unit: 'verifies/s',
     value: perSecond(raw),
-    params: { impl: nodeEd25519Verifier.name, threads: 1, messageBytes: message.length },
+    params: { impl: nodeEd25519Verifier.name, threads: 1, messageBytes: message.length, ...cpuParams(raw) },
   };
   const contractResult: BenchResult = {
     name: 'validate.contract_single_thread',
     unit: 'records/s',
     value: perSecond(contract),
-    params: { path: 'validateItem', threads: 1, recordBytes: partitions[0][0].value.length, signatures: 1 },
+    params: { path: 'validateItem', threads: 1, recordBytes: partitions[0][0].value.length, signatures: 1, ...cpuParams(contract) },
   };
   const singleResult: BenchResult = {
     name: 'validate.single_thread',
     unit: 'records/s',
     value: perSecond(single),
-    params: { path: 'ValidateProcessor.processBatch, pool: null', threads: 1, recordBytes: partitions[0][0].value.length, signatures: 1 },
+    params: { path: 'ValidateProcessor.processBatch, pool: null', threads: 1, recordBytes: partitions[0][0].value.length, signatures: 1, ...cpuParams(single) },
   };
   const allCoresValue = perSecond(allCores);
   const allCoresResult: BenchResult = {
@@ -204,6 +225,7 @@ export async function benchValidate(options: { seconds?: number } = {}): Promise
       recordBytes: partitions[0][0].value.length,
       signatures: 1,
       speedupOverSingleThread: Math.round((allCoresValue / singleResult.value) * 100) / 100,
+      ...cpuParams(allCores),
     },
   };
   return [rawResult, withCeiling(contractResult, rawResult), withCeiling(singleResult, rawResult), withCeiling(allCoresResult, rawResult)];
