@@ -6,16 +6,12 @@ import { ed25519PrivateKey, signEd25519 } from '../contracts/ed25519.js';
 import type { LedgerConfig } from '../config.js';
 import { ConfigError } from '../config.js';
 import { Keyring } from '../contracts/keyring.js';
-import { poolConfig, type ValidatePool } from '../processors/validate.js';
-import type { ValidateItem } from '../processors/validate-core.js';
-import type { WorkerConfig } from '../processors/validate-worker.js';
-import type { ValidationResult } from '../contracts/export.js';
+import { createValidatePool, type ValidatePool } from '../processors/validate.js';
 import { createValueCodec, SchemaCatalog, type AvroValueCodec } from '../runtime/codec.js';
 import type { DriverLogger } from '../runtime/kafka/driver.js';
 import { KeyringSource } from '../runtime/keyring-source.js';
 import { TopicSerde } from '../runtime/serde.js';
 import type { Topology } from '../runtime/topology-types.js';
-import { compiledModuleUrl, WorkerPool } from '../runtime/worker-pool.js';
 import { JSON_INPUT_TOPICS, pipelineTopology, TOPIC_RECORDS } from '../topology.js';
 
 export interface Pipeline {
@@ -67,11 +63,7 @@ export function buildPipeline(config: LedgerConfig, logger: DriverLogger, option
   const keyring = loadKeyring(config, logger, { watch: options.watchKeyring });
   const signer = loadSigner(config);
   const workers = options.workers ?? availableParallelism();
-  const pool =
-    workers > 0
-      ? new WorkerPool<WorkerConfig, ValidateItem, ValidationResult>(compiledModuleUrl(import.meta.url, '../processors/validate-worker.js'), workers, poolConfig(keyring, config.signaturesRequired))
-      : null;
-  if (pool) keyring.onChange(() => pool.configure(poolConfig(keyring, config.signaturesRequired)));
+  const pool = workers > 0 ? createValidatePool({ workers, keyring, signaturesRequired: config.signaturesRequired }) : null;
   const topology = pipelineTopology({
     appId: config.appId,
     partitions: config.partitions,

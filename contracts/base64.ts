@@ -40,13 +40,14 @@ function checkUnusedBits(body: string): void {
 /** Decodes standard or URL-safe base64, padded or not; throws Base64Error on anything else. */
 export function decodeBase64(text: string): Buffer {
   const body = stripPadding(text);
+  // URL-safe only matters when the text is not standard (a body of the shared characters is both).
   const standard = STANDARD_BODY.test(body);
-  const urlSafe = URL_SAFE_BODY.test(body);
-  if (!standard && !urlSafe) {
+  const urlSafeOnly = !standard && URL_SAFE_BODY.test(body);
+  if (!standard && !urlSafeOnly) {
     throw new Base64Error('base64 contains characters outside one alphabet (or mixes standard and URL-safe)');
   }
   checkUnusedBits(body);
-  return Buffer.from(body, urlSafe && !standard ? 'base64url' : 'base64');
+  return Buffer.from(body, urlSafeOnly ? 'base64url' : 'base64');
 }
 
 /** decodeBase64 for callers that only need "valid or not". */

@@ -18,25 +18,39 @@ export function isDigestString(value: unknown): value is string {
   return typeof value === 'string' && DIGEST_PATTERN.test(value);
 }
 
-export function sha256Digest(bytes: Uint8Array): string {
-  return PREFIX + hash('sha256', bytes, 'hex');
+/** A string is hashed as its UTF-8 bytes (crypto.hash encodes it, with no Buffer in between). */
+export function sha256Digest(data: Uint8Array | string): string {
+  return PREFIX + hash('sha256', data, 'hex');
+}
+
+const DIGEST_HEX_LENGTH = 64;
+const DIGEST_BYTES = 32;
+
+// Buffer.from(hex) stops at the first character that is not a hex digit, so 32 decoded bytes
+// from 64 characters mean all 64 were hex: the same test as DIGEST_PATTERN without the regex.
+function rawBytesOrUndefined(digest: unknown): Buffer | undefined {
+  if (typeof digest !== 'string' || digest.length !== PREFIX.length + DIGEST_HEX_LENGTH || !digest.startsWith(PREFIX)) return undefined;
+  const raw = Buffer.from(digest.slice(PREFIX.length), 'hex');
+  return raw.length === DIGEST_BYTES ? raw : undefined;
 }
 
 /** The 32 bytes a digest string names (DESIGN.md: "raw bytes" of a digest = the hex decoded). */
 export function digestRawBytes(digest: string): Buffer {
-  if (!isDigestString(digest)) throw new DigestError(`not a sha256 digest string: ${JSON.stringify(digest)}`);
-  return Buffer.from(digest.slice(PREFIX.length), 'hex');
+  const raw = rawBytesOrUndefined(digest);
+  if (!raw) throw new DigestError(`not a sha256 digest string: ${JSON.stringify(digest)}`);
+  return raw;
 }
 
 /** Two digest strings name the same bytes (hex case ignored); false for anything malformed. */
 export function digestsEqual(left: string, right: string): boolean {
-  if (!isDigestString(left) || !isDigestString(right)) return false;
-  return timingSafeEqual(digestRawBytes(left), digestRawBytes(right));
+  const leftRaw = rawBytesOrUndefined(left);
+  const rightRaw = rawBytesOrUndefined(right);
+  return leftRaw !== undefined && rightRaw !== undefined && timingSafeEqual(leftRaw, rightRaw);
 }
 
 /** DESIGN.md 3.1: sha256 of UTF-8(runId + artifactHash + tenantId), each exactly as given. */
 export function expectedIdempotencyKey(runId: string, artifactHash: string, tenantId: string): string {
-  return sha256Digest(Buffer.from(runId + artifactHash + tenantId, 'utf8'));
+  return sha256Digest(runId + artifactHash + tenantId);
 }
 
 /** DESIGN.md 3.1: sha256 of JCS(export without signatures). */
@@ -65,5 +79,5 @@ export function dsseDigest(input: DsseDigestInput): string | null {
   // (canonicalJson still renders the parts that can need escaping).
   const signatures = canonicalJson(input.signatures.map((entry) => ({ keyid: entry.keyId, sig: entry.signature })));
   const payloadType = canonicalJson(input.payloadType ?? EXPORT_PAYLOAD_TYPE);
-  return sha256Digest(Buffer.from(`{"payload":"${encodeBase64(input.payload)}","payloadType":${payloadType},"signatures":${signatures}}`, 'utf8'));
+  return sha256Digest(`{"payload":"${encodeBase64(input.payload)}","payloadType":${payloadType},"signatures":${signatures}}`);
 }

@@ -8,8 +8,12 @@ export const EXPORT_PAYLOAD_TYPE = 'application/vnd.findings-ledger.orchestrator
  * length in bytes (UTF-8 for the type), so non-ASCII text cannot shift the boundaries.
  */
 export function pae(payloadType: string, payload: Uint8Array): Buffer {
-  const typeBytes = Buffer.from(payloadType, 'utf8');
-  const header = Buffer.from(`DSSEv1 ${typeBytes.length} `, 'ascii');
-  const middle = Buffer.from(` ${payload.byteLength} `, 'ascii');
-  return Buffer.concat([header, typeBytes, middle, payload]);
+  // Built in one allocation: the message is made once per verified record and is otherwise a
+  // copy of the payload, so the four-part concat was a measurable share of the overhead.
+  const header = `DSSEv1 ${Buffer.byteLength(payloadType, 'utf8')} ${payloadType} ${payload.byteLength} `;
+  const headerBytes = Buffer.byteLength(header, 'utf8');
+  const message = Buffer.allocUnsafe(headerBytes + payload.byteLength);
+  message.write(header, 0, 'utf8');
+  message.set(payload, headerBytes);
+  return message;
 }

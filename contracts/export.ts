@@ -362,7 +362,9 @@ function externalUriProblem(uri: string): string | undefined {
   const reference = uri.slice(scheme.length).split(/[?#]/, 1)[0];
   if (reference.length === 0) return 'names nothing after the scheme';
   // Backslashes and percent-encoded dots are treated as the separators and dots they decode to.
-  const climbs = reference.split(/[/\\]/).some((segment) => segment.replace(/%2e/gi, '.') === '..');
+  // A reference without "." or "%" has no segment that could decode to "..": no need to split it.
+  const mayClimb = reference.includes('.') || reference.includes('%');
+  const climbs = mayClimb && reference.split(/[/\\]/).some((segment) => segment.replace(/%2e/gi, '.') === '..');
   return climbs ? 'has a ".." path segment' : undefined;
 }
 
@@ -444,9 +446,11 @@ function checkSignature(entry: ExportSignature, where: string, context: Signatur
 }
 
 function withoutSignatures<T extends { readonly signatures?: unknown }>(record: T): Omit<T, 'signatures'> {
+  // Object.keys rather than Object.entries: no [name, value] array per field (this runs per record).
+  const fields = record as Readonly<Record<string, unknown>>;
   const body: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(record)) {
-    if (name !== 'signatures') body[name] = value;
+  for (const name of Object.keys(fields)) {
+    if (name !== 'signatures') body[name] = fields[name];
   }
   return body as Omit<T, 'signatures'>;
 }

@@ -3,7 +3,7 @@
 // source coordinates, and the two output shapes (ValidatedExport, Rejection). Shared by the
 // processor, its worker threads and the offline `ledger validate`.
 import { sha256Digest } from '../contracts/digests.js';
-import { MAX_EXPORT_BYTES, validateExport, type ExportBody, type ValidationResult } from '../contracts/export.js';
+import { MAX_EXPORT_BYTES, validateExport, type ExportBody, type ExportStatus, type RejectedExport, type ValidationResult } from '../contracts/export.js';
 import { Keyring, type KeyringKey } from '../contracts/keyring.js';
 import type { SourceCoordinates } from '../runtime/types.js';
 
@@ -41,8 +41,32 @@ export function avroExportBody(body: ExportBody): Record<string, unknown> {
 
 export const runKey = (tenantId: string, runId: string): string => `${tenantId}/${runId}`;
 
-export function validatedValue(result: Extract<ValidationResult, { ok: true }>, source: SourceCoordinates, original: Uint8Array): Record<string, unknown> {
+/** The fields of a ValidatedExport that follow from the record value alone. */
+export interface ValidatedFields {
+  readonly ok: true;
+  readonly tenantId: string;
+  readonly runId: string;
+  readonly status: ExportStatus;
+  readonly idempotencyKey: string;
+  readonly contentHash: string;
+  readonly dsseDigest: string | null;
+  /** avroExportBody of the export body. */
+  readonly export: Record<string, unknown>;
+  readonly signatures: ReadonlyArray<{ readonly type: string; readonly keyId: string; readonly signature: string }> | null;
+}
+
+/**
+ * What the stream keeps of a validation, and all a worker thread sends back: a ValidationResult
+ * also holds the canonical payload and the export twice (with and without signatures), which
+ * the main thread would only deserialise to drop.
+ */
+export type ValidateOutcome = ValidatedFields | RejectedExport;
+
+export function validateOutcome(item: ValidateItem, settings: ValidateSettings): ValidateOutcome {
+  const result = validateItem(item, settings);
+  if (!result.ok) return result;
   return {
+    ok: true,
     tenantId: result.tenantId,
     runId: result.runId,
     status: result.exportBody.status,
@@ -51,6 +75,19 @@ export function validatedValue(result: Extract<ValidationResult, { ok: true }>, 
     dsseDigest: result.dsseDigest,
     export: avroExportBody(result.exportBody),
     signatures: result.export.signatures ? result.export.signatures.map((s) => ({ type: s.type, keyId: s.keyId, signature: s.signature })) : null,
+  };
+}
+
+export function validatedValue(fields: ValidatedFields, source: SourceCoordinates, original: Uint8Array): Record<string, unknown> {
+  return {
+    tenantId: fields.tenantId,
+    runId: fields.runId,
+    status: fields.status,
+    idempotencyKey: fields.idempotencyKey,
+    contentHash: fields.contentHash,
+    dsseDigest: fields.dsseDigest,
+    export: fields.export,
+    signatures: fields.signatures,
     source,
     originalBytes: Buffer.from(original),
   };

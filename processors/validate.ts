@@ -1,14 +1,14 @@
 // The validate processor (DESIGN.md 3): every export ends as a ValidatedExport re-keyed to
 // tenantId/runId, or as a Rejection carrying code, message, source and the original bytes.
 // The checks themselves are contracts/export.ts; this module is the stream around them.
-import type { ValidationResult } from '../contracts/export.js';
 import { MAX_EXPORT_BYTES } from '../contracts/export.js';
 import { detectFormat } from '../runtime/codec.js';
 import type { KeyringSource } from '../runtime/keyring-source.js';
 import type { InputRecord, Processor, ProcessorContext } from '../runtime/types.js';
-import type { WorkerPool } from '../runtime/worker-pool.js';
-import { keyringToTransfer, rejectionValue, runKey, validatedValue, validateItem, type ValidateItem } from './validate-core.js';
+import { compiledModuleUrl, WorkerPool } from '../runtime/worker-pool.js';
+import { keyringToTransfer, rejectionValue, runKey, validatedValue, validateOutcome, type ValidateItem, type ValidateOutcome } from './validate-core.js';
 import type { WorkerConfig } from './validate-worker.js';
+import { validateChunkCodec, type ValidateWire } from './validate-wire.js';
 
 export interface ValidateTopics {
   readonly input: string;
@@ -16,7 +16,7 @@ export interface ValidateTopics {
   readonly rejected: string;
 }
 
-export type ValidatePool = WorkerPool<WorkerConfig, ValidateItem, ValidationResult>;
+export type ValidatePool = WorkerPool<WorkerConfig, ValidateItem, ValidateOutcome, ValidateWire>;
 
 export interface ValidateOptions {
   readonly topics: ValidateTopics;
@@ -43,34 +43,40 @@ export class ValidateProcessor implements Processor<Buffer> {
   }
 
   async processBatch(records: ReadonlyArray<InputRecord<Buffer>>): Promise<void> {
-    const items = await Promise.all(records.map((r) => this.toItem(r)));
-    const results = await this.validate(items);
+    const items = records.map((r) => this.toItem(r));
+    // Only Avro values wait for the codec; a batch of JSON values costs no promise per record.
+    const ready = items.some((item) => item instanceof Promise) ? await Promise.all(items) : (items as ValidateItem[]);
+    const results = await this.validate(ready);
     records.forEach((record, i) => this.emit(record, results[i]));
   }
 
-  private async validate(items: readonly ValidateItem[]): Promise<readonly ValidationResult[]> {
+  private async validate(items: readonly ValidateItem[]): Promise<readonly ValidateOutcome[]> {
     const { pool, keyring, signaturesRequired } = this.options;
     if (pool && items.length >= MIN_RECORDS_FOR_POOL) return pool.map(items);
     const settings = { keyring: keyring.current(), signaturesRequired };
-    return items.map((item) => validateItem(item, settings));
+    return items.map((item) => validateOutcome(item, settings));
   }
 
   /** Avro values are decoded here (the codec lives on this thread); JSON is parsed by the contract. */
-  private async toItem(record: InputRecord<Buffer>): Promise<ValidateItem> {
+  private toItem(record: InputRecord<Buffer>): ValidateItem | Promise<ValidateItem> {
     const bytes = record.raw ?? Buffer.alloc(0);
     const base = { bytes, headers: record.headers };
     // #1 before any parsing work: an oversized value is never decoded.
     if (bytes.byteLength > MAX_EXPORT_BYTES) return base;
     const format = detectFormat(bytes);
     if (format !== 'single-object' && format !== 'confluent') return base;
+    return this.decodeItem(record.topic, bytes, base);
+  }
+
+  private async decodeItem(topic: string, bytes: Buffer, base: ValidateItem): Promise<ValidateItem> {
     try {
-      return { ...base, decoded: plainObject(await this.context.decode(record.topic, bytes)) };
+      return { ...base, decoded: plainObject(await this.context.decode(topic, bytes)) };
     } catch (error) {
       return { ...base, undecodable: error instanceof Error ? error.message : String(error) };
     }
   }
 
-  private emit(record: InputRecord<Buffer>, result: ValidationResult): void {
+  private emit(record: InputRecord<Buffer>, result: ValidateOutcome): void {
     const source = { topic: record.topic, partition: record.partition, offset: record.offset };
     const original = record.raw ?? Buffer.alloc(0);
     if (result.ok) {
@@ -99,7 +105,15 @@ function plainObject(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value)) as unknown;
 }
 
-export const poolConfig = (keyring: KeyringSource, signaturesRequired: boolean): WorkerConfig => ({
+const poolConfig = (keyring: KeyringSource, signaturesRequired: boolean): WorkerConfig => ({
   keys: keyringToTransfer(keyring.current()),
   signaturesRequired,
 });
+
+/** Validate worker threads that follow the keyring: a reload reaches every batch validated after it. */
+export function createValidatePool(options: { workers: number; keyring: KeyringSource; signaturesRequired: boolean }): ValidatePool {
+  const { workers, keyring, signaturesRequired } = options;
+  const pool: ValidatePool = new WorkerPool(compiledModuleUrl(import.meta.url, './validate-worker.js'), workers, poolConfig(keyring, signaturesRequired), validateChunkCodec);
+  keyring.onChange(() => pool.configure(poolConfig(keyring, signaturesRequired)));
+  return pool;
+}

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../../contracts/canonical-json.js';
 import {
   contentHash,
+  DIGEST_PATTERN,
   DigestError,
   digestRawBytes,
   digestsEqual,
@@ -18,6 +20,15 @@ const hex = (text: string): string => createHash('sha256').update(text, 'utf8').
 describe('sha256Digest', () => {
   it('is sha256: + lowercase hex (FIPS 180-2 "abc")', () => {
     expect(sha256Digest(Buffer.from('abc'))).toBe('sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+
+  it('hashes a string as its UTF-8 bytes, lone surrogates as U+FFFD like Buffer.from', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => {
+        expect(sha256Digest(text)).toBe(sha256Digest(Buffer.from(text, 'utf8')));
+      }),
+    );
+    expect(sha256Digest('a\ud800b')).toBe(sha256Digest(Buffer.from('a\ufffdb', 'utf8')));
   });
 });
 
@@ -54,6 +65,26 @@ describe('digestRawBytes and digestsEqual', () => {
     expect(digestsEqual(lower, upper)).toBe(true);
     expect(digestsEqual(lower, sha256Digest(Buffer.from('y')))).toBe(false);
     expect(digestsEqual(lower, 'sha256:nope')).toBe(false);
+  });
+
+  // digestRawBytes decodes without the regex: it must accept exactly what DIGEST_PATTERN does.
+  it('accepts exactly the strings DIGEST_PATTERN accepts', () => {
+    const hexDigit = fc.constantFrom(...'0123456789abcdefABCDEF');
+    const almostHex = fc.oneof({ weight: 20, arbitrary: hexDigit }, { weight: 1, arbitrary: fc.constantFrom('g', 'G', 'x', ' ', '\n', '\u0000', '-', '\u00e9', '\ud800', '\uff10') });
+    const candidate = fc.oneof(
+      fc.array(almostHex, { minLength: 62, maxLength: 66 }).map((chars) => `sha256:${chars.join('')}`),
+      fc.tuple(fc.constantFrom('sha256:', 'SHA256:', 'sha256', 'sha256::', ''), fc.array(hexDigit, { minLength: 64, maxLength: 64 })).map(([prefix, chars]) => prefix + chars.join('')),
+      fc.string(),
+    );
+    fc.assert(
+      fc.property(candidate, (digest) => {
+        const valid = DIGEST_PATTERN.test(digest);
+        expect(digestsEqual(digest, digest)).toBe(valid);
+        if (valid) expect(digestRawBytes(digest).toString('hex')).toBe(digest.slice(7).toLowerCase());
+        else expect(() => digestRawBytes(digest)).toThrow(DigestError);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

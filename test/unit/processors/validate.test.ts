@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { loadConfig } from '../../../config.js';
 import { sha256Digest } from '../../../contracts/digests.js';
+import { signExport } from '../../../contracts/export.js';
 import { exportStream, generateDemoKeys, keyringDocument, signedExport } from '../../../examples/exports.js';
 import { buildPipeline, type Pipeline } from '../../../cli/pipeline.js';
 import { LocalDriver } from '../../../runtime/local-driver.js';
@@ -118,6 +119,37 @@ describe('validate processor', () => {
     // The labelled expectations of the generator hold.
     const expected = Object.fromEntries(stream.map((r, i) => [i, r.expect]));
     expect(Object.values(byCoordinate(b)).filter((c) => c !== 'OK').length).toBe(Object.values(expected).filter((c) => c !== 'OK').length);
+  });
+
+  it('gives every output value the inline path gives, through the pool, for a mixed batch of views into one buffer', async () => {
+    const inline = await setup(0);
+    const pooled = await setup(2);
+    const avro = await pooled.pipeline.codec.encode(TOPICS.exportsCreated, signedExport({ ...spec, runSeed: 'avro-1' }, keys.active));
+    const values = [
+      ...exportStream({ count: 60, keys }).map((r) => r.value),
+      avro,
+      Buffer.concat([avro.subarray(0, 10), Buffer.from([0xff, 0xff, 0xff])]),
+      Buffer.alloc(1_048_577, 0x20),
+      Buffer.from(JSON.stringify(signExport(signedExport({ ...spec, runSeed: 'two-signatures' }, keys.active), keys.active.keyId, keys.active.privateKey))),
+    ];
+    // As kafkajs hands them over: every value a view into one fetch buffer.
+    const fetched = Buffer.concat(values);
+    let at = 0;
+    const views = values.map((v) => fetched.subarray(at, (at += v.length)));
+    const headers = (i: number): Record<string, string> => (i % 7 === 3 ? { 'tenant-id': 'globex' } : {});
+    for (const { driver } of [inline, pooled]) {
+      await driver.pipeAll(TOPICS.exportsCreated, views.map((value, i) => ({ value, partition: 0, headers: headers(i) })));
+    }
+    for (const topic of [TOPICS.validated, TOPICS.rejected]) {
+      const want = await inline.read(topic);
+      expect(await pooled.read(topic)).toEqual(want);
+      expect(want.length).toBeGreaterThan(0);
+    }
+    expect((await pooled.read(TOPICS.rejected)).map((r) => r.value.code)).toEqual(expect.arrayContaining(['ERR_MALFORMED', 'ERR_PAYLOAD_TOO_LARGE', 'ERR_TENANT_MISMATCH']));
+    expect((await pooled.read(TOPICS.validated)).some((r) => r.value.runId === signedExport({ ...spec, runSeed: 'avro-1' }, keys.active).runId)).toBe(true);
+    // The pool copied the values; the fetch buffer it was given is intact.
+    expect(Buffer.concat(views).equals(fetched)).toBe(true);
+    expect(fetched.byteLength).toBe(values.reduce((n, v) => n + v.length, 0));
   });
 });
 
