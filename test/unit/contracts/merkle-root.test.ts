@@ -1,10 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CanonicalJsonError, canonicalJson, canonicalJsonBytes } from '../../../contracts/canonical-json.js';
-import { digestRawBytes, isDigestString, sha256Digest } from '../../../contracts/digests.js';
+import { decodeDigestInto, digestRawBytes, digestsEqual, isDigestString, sha256Digest } from '../../../contracts/digests.js';
 import { generateEd25519KeyPair, signEd25519 } from '../../../contracts/ed25519.js';
 import {
-  decodeDigestInto,
   eventLeafHash,
   merkleRootCanonicalJson,
   merkleRootSignatureValid,
@@ -153,6 +152,13 @@ describe('decodeDigestInto', () => {
       }),
       { numRuns: 5000 },
     );
+  });
+
+  it('digestRawBytes and digestsEqual refuse what the pattern refuses (Buffer hex decoding alone would read \\u0161 as a)', () => {
+    const lookalike = `sha256:${'\u0161'.repeat(64)}`;
+    expect(() => digestRawBytes(lookalike)).toThrow(expect.objectContaining({ code: 'ERR_DIGEST_INVALID' }));
+    expect(digestsEqual(lookalike, `sha256:${'a'.repeat(64)}`)).toBe(false);
+    expect(digestsEqual(`sha256:${'A'.repeat(64)}`, `sha256:${'a'.repeat(64)}`)).toBe(true);
   });
 
   it('eventLeafHash: the RFC 6962 leaf hash of the raw bytes, or the DigestError naming the input', () => {
