@@ -24,7 +24,7 @@ export class FrameWriter {
    */
   write(header: Uint8Array, type: Type, value: unknown): Buffer {
     const end = encodeAfter(this.scratch, header, type, value);
-    if (end >= 0) return Buffer.from(this.scratch.subarray(0, end));
+    if (end >= 0) return this.copyOut(end);
     // avsc's encode() skips what does not fit and returns minus the missing byte count.
     const needed = this.scratch.length - end;
     if (needed > MAX_SCRATCH_BYTES) {
@@ -33,7 +33,15 @@ export class FrameWriter {
       return own;
     }
     this.scratch = Buffer.allocUnsafe(Math.min(MAX_SCRATCH_BYTES, Math.max(needed, 2 * this.scratch.length)));
-    return Buffer.from(this.scratch.subarray(0, encodeAfter(this.scratch, header, type, value)));
+    return this.copyOut(encodeAfter(this.scratch, header, type, value));
+  }
+
+  // allocUnsafe + copy, not Buffer.from(view): the same pooled allocation, but Buffer.from's
+  // generic typed-array path measured about twice as slow for ~1.5 KiB values.
+  private copyOut(end: number): Buffer {
+    const out = Buffer.allocUnsafe(end);
+    this.scratch.copy(out, 0, 0, end);
+    return out;
   }
 }
 
