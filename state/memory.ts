@@ -24,8 +24,9 @@ class MemoryPartition implements StorePartition {
   }
 
   async write(entries: readonly ChangelogEntry[], changelogOffset: number | null): Promise<void> {
+    // Every key is checked before any is applied: a refused write changes nothing, as in RocksDB.
+    for (const e of entries) assertUserKey(e.key);
     for (const e of entries) {
-      assertUserKey(e.key);
       if (e.value === null) this.data.delete(e.key);
       else this.data.set(e.key, e.value);
     }

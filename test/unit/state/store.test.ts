@@ -74,6 +74,28 @@ describe.each(backends)('%s store partition', (_name, makeBackend) => {
     await store.close();
   });
 
+  it('applies none of a write that a reserved key refuses (writes are atomic)', async () => {
+    const store = await (await makeBackend()).open('y', 0);
+    await store.write([{ key: 'a', value: Buffer.from('1') }], 4);
+    const refused = store.write([{ key: 'a', value: null }, { key: 'b', value: Buffer.from('2') }, { key: '\u0000x', value: Buffer.from('3') }], 5);
+    await expect(refused).rejects.toMatchObject({ code: 'STORE_RESERVED_KEY' });
+    expect((await store.getMany(['a', 'b'])).map((v) => v?.toString())).toEqual(['1', undefined]);
+    expect(await store.changelogOffset()).toBe(4);
+    await store.close();
+  });
+
+  it('writes an offset alone, and many entries in one batch', async () => {
+    const store = await (await makeBackend()).open('z', 0);
+    await store.write([], 11);
+    expect(await store.changelogOffset()).toBe(11);
+    const entries = Array.from({ length: 5_000 }, (_, i) => ({ key: `k/${i}`, value: i % 7 === 0 ? null : Buffer.from(String(i)) }));
+    await store.write(entries, 12);
+    const found = await store.getMany(entries.map((e) => e.key));
+    expect(found.every((v, i) => (entries[i].value === null ? v === undefined : v?.toString() === String(i)))).toBe(true);
+    expect(await store.changelogOffset()).toBe(12);
+    await store.close();
+  });
+
   it('a transaction reads its own writes and only reaches the partition when applied', async () => {
     const store = await (await makeBackend()).open('t', 0);
     await store.write([{ key: 'n', value: Buffer.from('1') }], 0);
