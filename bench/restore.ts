@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { restoreStores } from '../runtime/kafka/recovery.js';
 import { RocksDbBackend } from '../state/rocksdb.js';
-import type { ChangelogEntry, StorePartition } from '../state/store.js';
+import type { ChangelogEntry, ChangelogRecord, StorePartition } from '../state/store.js';
 import { CHANGELOG_TOPIC_CONFIG, changelogTopicName } from '../runtime/topology-types.js';
 import { RUNS_STORE } from '../processors/dedupe.js';
 import { withCeiling, type BenchResult } from './report.js';
@@ -98,9 +98,12 @@ class TimedPartition implements StorePartition {
   changelogOffset = () => this.inner.changelogOffset();
   clear = () => this.inner.clear();
   close = () => this.inner.close();
-  async write(entries: readonly ChangelogEntry[], changelogOffset: number | null): Promise<void> {
+  write = (entries: readonly ChangelogEntry[], changelogOffset: number | null): Promise<void> => this.timed(() => this.inner.write(entries, changelogOffset));
+  restore = (records: readonly ChangelogRecord[], changelogOffset: number): Promise<void> => this.timed(() => this.inner.restore(records, changelogOffset));
+
+  private async timed(apply: () => Promise<void>): Promise<void> {
     if (this.first === 0n) this.first = process.hrtime.bigint();
-    await this.inner.write(entries, changelogOffset);
+    await apply();
     this.last = process.hrtime.bigint();
   }
 }

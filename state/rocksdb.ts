@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import {
   assertUserKey,
+  assertUserKeyBytes,
   CHANGELOG_OFFSET_KEY,
   RESERVED_KEY_PREFIX,
   StoreError,
   type ChangelogEntry,
+  type ChangelogRecord,
   type StoreBackend,
   type StorePartition,
 } from './store.js';
@@ -19,8 +21,8 @@ interface RawIterator {
   end(cb: (error?: Error | null) => void): void;
 }
 interface RawChainedBatch {
-  put(key: string, value: Buffer): void;
-  del(key: string): void;
+  put(key: string | Buffer, value: Buffer): void;
+  del(key: string | Buffer): void;
   write(options: { sync: boolean }, cb: (error?: Error | null) => void): void;
 }
 interface RawDb {
@@ -93,17 +95,37 @@ class RocksDbPartition implements StorePartition {
   }
 
   async write(entries: readonly ChangelogEntry[], changelogOffset: number | null): Promise<void> {
-    this.assertOpen();
     if (entries.length === 0 && changelogOffset === null) return;
-    // A chained batch hands each entry to the native WriteBatch as it goes: no array of operation
-    // objects (and abstract-leveldown's copy of it) per write, which for a restore of a large
-    // changelog was millions of short-lived objects. Nothing is written unless write() is reached.
+    return this.apply((batch) => {
+      for (const e of entries) {
+        assertUserKey(e.key);
+        if (e.value === null) batch.del(e.key);
+        else batch.put(e.key, e.value);
+      }
+    }, changelogOffset);
+  }
+
+  async restore(records: readonly ChangelogRecord[], changelogOffset: number): Promise<void> {
+    return this.apply((batch) => {
+      for (const r of records) {
+        if (r.key === null) continue;
+        assertUserKeyBytes(r.key);
+        if (r.value === null) batch.del(r.key);
+        else batch.put(r.key, r.value);
+      }
+    }, changelogOffset);
+  }
+
+  /**
+   * One atomic write. A chained batch hands each entry to the native WriteBatch as it goes: no
+   * array of operation objects (and abstract-leveldown's copy of it) per write, which for a
+   * restore of a large changelog was millions of short-lived objects. If `fill` throws, nothing
+   * is written.
+   */
+  private apply(fill: (batch: RawChainedBatch) => void, changelogOffset: number | null): Promise<void> {
+    this.assertOpen();
     const batch = this.db.batch();
-    for (const e of entries) {
-      assertUserKey(e.key);
-      if (e.value === null) batch.del(e.key);
-      else batch.put(e.key, e.value);
-    }
+    fill(batch);
     if (changelogOffset !== null) batch.put(CHANGELOG_OFFSET_KEY, Buffer.from(String(changelogOffset)));
     // No fsync: the changelog is the durable copy; a lost tail of local writes is restored from it.
     return call<void>((cb) => batch.write({ sync: false }, (e) => cb(e, undefined)), `write ${this.location}`);

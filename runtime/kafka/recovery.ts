@@ -1,6 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { readRanges } from './read-range.js';
-import type { ChangelogEntry, StorePartition } from '../../state/store.js';
+import type { ChangelogRecord, StorePartition } from '../../state/store.js';
 
 /** One store partition to bring up to the end of its changelog partition. */
 export interface RestoreTarget {
@@ -49,11 +49,9 @@ export async function restoreStores(kafka: Kafka, admin: Admin, targets: readonl
       plans.map((p) => ({ topic: p.target.topic, partition: p.target.partition, from: p.from, to: p.to })),
       async (range, messages, lastOffset) => {
         const id = `${range.topic}|${range.partition}`;
-        const entries: ChangelogEntry[] = [];
-        for (const m of messages) if (m.key !== null) entries.push({ key: m.key.toString('utf8'), value: m.value });
-        await writers.get(id)?.write(entries, lastOffset);
+        await writers.get(id)?.restore(messages, lastOffset);
         const report = reports.get(id);
-        if (report) report.records += entries.length;
+        if (report) for (const m of messages) if (m.key !== null) report.records++;
       },
     );
   } finally {
@@ -70,16 +68,16 @@ export async function restoreStores(kafka: Kafka, admin: Admin, targets: readonl
  * Applies restore batches to one store in changelog order with at most one write in flight, and
  * without making the reader wait for it: `write` returns once the previous batch is applied and
  * this one has started, so RocksDB applies a batch (in libuv's thread pool) while the consumer
- * fetches and decodes the next one. A failed write fails the next `write` or `drain`.
+ * fetches and decodes the next one. A failed write fails the next `restore` or `drain`.
  */
 export class WriteBehind {
   private pending: Promise<void> = Promise.resolve();
 
   constructor(private readonly store: StorePartition) {}
 
-  async write(entries: readonly ChangelogEntry[], changelogOffset: number | null): Promise<void> {
+  async restore(records: readonly ChangelogRecord[], changelogOffset: number): Promise<void> {
     await this.pending;
-    const write = this.store.write(entries, changelogOffset);
+    const write = this.store.restore(records, changelogOffset);
     // Observed by the next write or drain; until then it must not count as an unhandled rejection.
     write.catch(() => undefined);
     this.pending = write;

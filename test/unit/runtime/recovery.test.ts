@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { WriteBehind } from '../../../runtime/kafka/recovery.js';
 import { MemoryBackend } from '../../../state/memory.js';
-import type { ChangelogEntry, StorePartition } from '../../../state/store.js';
+import type { ChangelogRecord, StorePartition } from '../../../state/store.js';
 
 /** A store whose writes finish only when the test says so (or fail when it says so). */
 class ControlledStore {
-  readonly started: Array<{ entries: readonly ChangelogEntry[]; offset: number | null }> = [];
+  readonly started: Array<{ records: readonly ChangelogRecord[]; offset: number }> = [];
   readonly applied: Array<number | null> = [];
   private readonly finishers: Array<(error?: Error) => void> = [];
 
@@ -18,12 +18,13 @@ class ControlledStore {
     changelogOffset: () => this.inner.changelogOffset(),
     clear: () => this.inner.clear(),
     close: () => this.inner.close(),
-    write: (entries, offset) => {
-      this.started.push({ entries, offset });
+    write: (entries, offset) => this.inner.write(entries, offset),
+    restore: (records, offset) => {
+      this.started.push({ records, offset });
       return new Promise<void>((resolve, reject) => {
         this.finishers.push((error) => {
           if (error) return reject(error);
-          void this.inner.write(entries, offset).then(() => {
+          void this.inner.restore(records, offset).then(() => {
             this.applied.push(offset);
             resolve();
           }, reject);
@@ -44,7 +45,7 @@ class ControlledStore {
   }
 }
 
-const entry = (key: string, value: string): ChangelogEntry => ({ key, value: Buffer.from(value) });
+const entry = (key: string, value: string): ChangelogRecord => ({ key: Buffer.from(key), value: Buffer.from(value) });
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 async function controlled(): Promise<ControlledStore> {
@@ -55,11 +56,11 @@ describe('WriteBehind (restore writes overlapping the next fetch)', () => {
   it('returns before the store write finishes, keeps one write in flight, applies in order', async () => {
     const store = await controlled();
     const writer = new WriteBehind(store.partition());
-    await writer.write([entry('a', '1')], 0); // started, not finished
+    await writer.restore([entry('a', '1')], 0); // started, not finished
     expect(store.inFlight).toBe(1);
 
     let secondReturned = false;
-    const second = writer.write([entry('a', '2'), entry('b', '1')], 1).then(() => (secondReturned = true));
+    const second = writer.restore([entry('a', '2'), entry('b', '1')], 1).then(() => (secondReturned = true));
     await settle();
     expect(secondReturned).toBe(false); // waits for the first batch before starting its own
     expect(store.started).toHaveLength(1);
@@ -81,10 +82,10 @@ describe('WriteBehind (restore writes overlapping the next fetch)', () => {
   it('fails the next write when a write fails, without an unhandled rejection', async () => {
     const store = await controlled();
     const writer = new WriteBehind(store.partition());
-    await writer.write([entry('a', '1')], 0);
+    await writer.restore([entry('a', '1')], 0);
     store.finish(new Error('disk full'));
     await settle();
-    await expect(writer.write([entry('b', '1')], 1)).rejects.toThrow('disk full');
+    await expect(writer.restore([entry('b', '1')], 1)).rejects.toThrow('disk full');
     expect(store.started).toHaveLength(1);
     await expect(writer.drain()).rejects.toThrow('disk full');
   });
@@ -92,7 +93,7 @@ describe('WriteBehind (restore writes overlapping the next fetch)', () => {
   it('reports a failure of the last write through drain', async () => {
     const store = await controlled();
     const writer = new WriteBehind(store.partition());
-    await writer.write([entry('a', '1')], 0);
+    await writer.restore([entry('a', '1')], 0);
     const drained = writer.drain();
     store.finish(new Error('io error'));
     await expect(drained).rejects.toThrow('io error');
