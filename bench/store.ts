@@ -63,9 +63,20 @@ export async function directoryBytes(dir: string): Promise<number> {
   let total = 0;
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    total += entry.isDirectory() ? await directoryBytes(path) : (await stat(path)).size;
+    total += entry.isDirectory() ? await directoryBytes(path) : await fileBytes(path);
   }
   return total;
+}
+
+// An open RocksDB store deletes obsolete WAL and table files in the background: one listed a
+// moment ago may be gone by the time it is measured, and then it holds no bytes.
+async function fileBytes(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
 }
 
 interface Workload {

@@ -1,6 +1,12 @@
 // RFC 8785 JSON Canonicalization Scheme (JCS). JCS is defined as ECMAScript's own JSON
 // serialisation of strings and numbers plus key sorting by UTF-16 code units, so the primitives
-// delegate to JSON.stringify/String and only the structure is walked here.
+// follow JSON.stringify/String and only the structure is walked here.
+//
+// The walk writes UTF-8 straight into one reused buffer instead of concatenating strings: the
+// canonical form of a ledger event is hashed once per event, and building it as a string made
+// tens of short-lived strings per event (plus a flattening copy before hashing), which cost more
+// in garbage collection than the walk itself. test/unit/contracts/canonical-json.test.ts checks
+// this writer against the plain string-building definition on random values.
 
 export type CanonicalJsonErrorCode =
   | 'ERR_JCS_NON_FINITE_NUMBER'
@@ -29,23 +35,6 @@ export function hasLoneSurrogate(text: string): boolean {
   return !isWellFormed.call(text);
 }
 
-function canonicalString(text: string): string {
-  // Lone surrogates are not I-JSON (RFC 7493 2.1) and have no UTF-8 encoding to hash.
-  if (hasLoneSurrogate(text)) {
-    throw new CanonicalJsonError('ERR_JCS_LONE_SURROGATE', `string contains a lone surrogate: ${JSON.stringify(text)}`);
-  }
-  // For well-formed strings JSON.stringify emits exactly the JCS escapes (RFC 8785 3.2.2.2).
-  return JSON.stringify(text);
-}
-
-function canonicalNumber(value: number): string {
-  if (!Number.isFinite(value)) {
-    throw new CanonicalJsonError('ERR_JCS_NON_FINITE_NUMBER', `${String(value)} has no JSON representation`);
-  }
-  // Number::toString is the RFC 8785 3.2.2.3 algorithm; it also prints -0 as "0".
-  return String(value);
-}
-
 function isPlainObject(value: object): value is Record<string, unknown> {
   const prototype: unknown = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === null;
@@ -56,60 +45,33 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
-function canonicalValue(value: unknown, depth: number): string {
-  if (value === null) return 'null';
-  switch (typeof value) {
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'number':
-      return canonicalNumber(value);
-    case 'string':
-      return canonicalString(value);
-    case 'object':
-      if (depth >= MAX_CANONICAL_DEPTH) {
-        throw new CanonicalJsonError('ERR_JCS_TOO_DEEP', `nesting deeper than ${MAX_CANONICAL_DEPTH}`);
-      }
-      if (Array.isArray(value)) return canonicalArray(value, depth + 1);
-      if (isPlainObject(value)) return canonicalObject(value, depth + 1);
-      break;
-    default:
-      break;
+/** Objects with at most this many members are sorted by insertion, larger ones by Array#sort. */
+const INSERTION_SORT_MAX = 32;
+
+/**
+ * Sorts member names in place by UTF-16 code units (RFC 8785 3.2.3): JS `<` on strings and
+ * Array#sort without a comparator both use that order. Array#sort allocates a work array per
+ * call; the objects here have a handful of members, where an insertion sort allocates nothing.
+ */
+function sortMemberNames(names: string[]): void {
+  if (names.length > INSERTION_SORT_MAX) {
+    names.sort();
+    return;
   }
-  // undefined, functions, bigints, class instances: JSON.stringify would drop or coerce them,
-  // which would make the signed bytes differ from the value the caller holds.
-  throw new CanonicalJsonError('ERR_JCS_UNSUPPORTED_VALUE', `${describe(value)} is not a JSON value`);
-}
-
-function canonicalArray(items: readonly unknown[], depth: number): string {
-  let out = '[';
-  for (let index = 0; index < items.length; index++) {
-    if (index > 0) out += ',';
-    out += canonicalValue(items[index], depth);
+  for (let index = 1; index < names.length; index++) {
+    const name = names[index];
+    let at = index - 1;
+    while (at >= 0 && names[at] > name) {
+      names[at + 1] = names[at];
+      at--;
+    }
+    names[at + 1] = name;
   }
-  return out + ']';
 }
 
-function canonicalObject(object: Record<string, unknown>, depth: number): string {
-  // Array.prototype.sort without a comparator orders strings by UTF-16 code units (RFC 8785 3.2.3).
-  const keys = Object.keys(object).sort();
-  let out = '{';
-  for (let index = 0; index < keys.length; index++) {
-    const key = keys[index];
-    if (index > 0) out += ',';
-    out += canonicalString(key) + ':' + canonicalValue(object[key], depth);
-  }
-  return out + '}';
-}
-
-/** RFC 8785 canonical text of a JSON value; throws CanonicalJsonError on non-JSON input. */
-export function canonicalJson(value: unknown): string {
-  return canonicalValue(value, 0);
-}
-
-/** The UTF-8 bytes of canonicalJson(value): what gets hashed and signed. */
-export function canonicalJsonBytes(value: unknown): Buffer {
-  return Buffer.from(canonicalJson(value), 'utf8');
-}
+const INITIAL_BUFFER_BYTES = 16 * 1024;
+/** A writer that grew past this for one huge value goes back to the initial size afterwards. */
+const MAX_KEPT_BUFFER_BYTES = 1024 * 1024;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -118,6 +80,166 @@ const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
+const COLON = 0x3a;
+
+/** Writes the UTF-8 canonical form of one value at a time into a buffer it keeps. */
+class CanonicalWriter {
+  private bytes = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
+  private length = 0;
+
+  /** The canonical bytes of `value`, valid until the next call. */
+  write(value: unknown): Buffer {
+    this.length = 0;
+    this.value(value, 0);
+    return this.bytes.subarray(0, this.length);
+  }
+
+  /** Drops a buffer grown for an exceptionally large value. */
+  shrink(): void {
+    if (this.bytes.length > MAX_KEPT_BUFFER_BYTES) this.bytes = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
+  }
+
+  private value(value: unknown, depth: number): void {
+    if (value === null) return this.ascii('null');
+    switch (typeof value) {
+      case 'boolean':
+        return this.ascii(value ? 'true' : 'false');
+      case 'number':
+        return this.number(value);
+      case 'string':
+        return this.string(value);
+      case 'object':
+        if (depth >= MAX_CANONICAL_DEPTH) {
+          throw new CanonicalJsonError('ERR_JCS_TOO_DEEP', `nesting deeper than ${MAX_CANONICAL_DEPTH}`);
+        }
+        if (Array.isArray(value)) return this.array(value, depth + 1);
+        if (isPlainObject(value)) return this.object(value, depth + 1);
+        break;
+      default:
+        break;
+    }
+    // undefined, functions, bigints, class instances: JSON.stringify would drop or coerce them,
+    // which would make the signed bytes differ from the value the caller holds.
+    throw new CanonicalJsonError('ERR_JCS_UNSUPPORTED_VALUE', `${describe(value)} is not a JSON value`);
+  }
+
+  private array(items: readonly unknown[], depth: number): void {
+    this.byte(OPEN_ARRAY);
+    for (let index = 0; index < items.length; index++) {
+      if (index > 0) this.byte(COMMA);
+      this.value(items[index], depth);
+    }
+    this.byte(CLOSE_ARRAY);
+  }
+
+  private object(object: Record<string, unknown>, depth: number): void {
+    const names = Object.keys(object);
+    sortMemberNames(names);
+    this.byte(OPEN_OBJECT);
+    for (let index = 0; index < names.length; index++) {
+      const name = names[index];
+      if (index > 0) this.byte(COMMA);
+      this.string(name);
+      this.byte(COLON);
+      this.value(object[name], depth);
+    }
+    this.byte(CLOSE_OBJECT);
+  }
+
+  private number(value: number): void {
+    if (!Number.isFinite(value)) {
+      throw new CanonicalJsonError('ERR_JCS_NON_FINITE_NUMBER', `${String(value)} has no JSON representation`);
+    }
+    // Number::toString is the RFC 8785 3.2.2.3 algorithm (ASCII only); it also prints -0 as "0".
+    this.ascii(String(value));
+  }
+
+  private string(text: string): void {
+    // Fast path: printable ASCII other than quote and backslash is its own UTF-8 and its own
+    // JCS escape, the case of digests, UUIDs, timestamps and paths. Anything else (escapes,
+    // non-ASCII, surrogates) is rewritten by the general path from the opening quote.
+    const start = this.length;
+    this.reserve(text.length + 2);
+    const bytes = this.bytes;
+    let at = start;
+    bytes[at++] = QUOTE;
+    for (let index = 0; index < text.length; index++) {
+      const unit = text.charCodeAt(index);
+      if (unit < 0x20 || unit > 0x7e || unit === QUOTE || unit === BACKSLASH) {
+        this.length = start;
+        return this.escapedString(text);
+      }
+      bytes[at++] = unit;
+    }
+    bytes[at++] = QUOTE;
+    this.length = at;
+  }
+
+  private escapedString(text: string): void {
+    // Lone surrogates are not I-JSON (RFC 7493 2.1) and have no UTF-8 encoding to hash.
+    if (hasLoneSurrogate(text)) {
+      throw new CanonicalJsonError('ERR_JCS_LONE_SURROGATE', `string contains a lone surrogate: ${JSON.stringify(text)}`);
+    }
+    // For well-formed strings JSON.stringify emits exactly the JCS escapes (RFC 8785 3.2.2.2).
+    const escaped = JSON.stringify(text);
+    this.reserve(escaped.length * 3);
+    this.length += this.bytes.write(escaped, this.length, 'utf8');
+  }
+
+  /** Text known to be ASCII (literals, numbers). */
+  private ascii(text: string): void {
+    this.reserve(text.length);
+    for (let index = 0; index < text.length; index++) this.bytes[this.length++] = text.charCodeAt(index);
+  }
+
+  private byte(value: number): void {
+    this.reserve(1);
+    this.bytes[this.length++] = value;
+  }
+
+  private reserve(count: number): void {
+    if (this.length + count <= this.bytes.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(2 * this.bytes.length, this.length + count));
+    this.bytes.copy(grown, 0, 0, this.length);
+    this.bytes = grown;
+  }
+}
+
+// One writer for the common case; a call made while it is busy (a getter that canonicalises
+// something itself) gets a writer of its own rather than overwriting the outer call's bytes.
+let idleWriter: CanonicalWriter | null = new CanonicalWriter();
+
+/**
+ * Calls `use` with the UTF-8 bytes of canonicalJson(value) without allocating them: for hashing,
+ * where the bytes are read once. They live in a buffer reused by the next call, so `use` must
+ * not keep them (or anything that shares their memory).
+ */
+export function withCanonicalJsonBytes<T>(value: unknown, use: (bytes: Buffer) => T): T {
+  const writer = idleWriter ?? new CanonicalWriter();
+  idleWriter = null;
+  try {
+    return use(writer.write(value));
+  } finally {
+    writer.shrink();
+    idleWriter = writer;
+  }
+}
+
+/** RFC 8785 canonical text of a JSON value; throws CanonicalJsonError on non-JSON input. */
+export function canonicalJson(value: unknown): string {
+  return withCanonicalJsonBytes(value, (bytes) => bytes.toString('utf8'));
+}
+
+/** The UTF-8 bytes of canonicalJson(value): what gets hashed and signed. */
+export function canonicalJsonBytes(value: unknown): Buffer {
+  return withCanonicalJsonBytes(value, (bytes) => {
+    // allocUnsafe + copy: the pooled allocation Buffer.from would make, without its slower generic copy.
+    const copy = Buffer.allocUnsafe(bytes.length);
+    bytes.copy(copy);
+    return copy;
+  });
+}
+
 
 /**
  * The first member name that occurs twice in one object of `jsonText`, compared after unescaping.

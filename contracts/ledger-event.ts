@@ -1,6 +1,6 @@
 // DESIGN.md 3.5: the ledger event and its hashes. Events are a pure function of the validated
 // export: no wall clock, no random ids, so a replay is byte-identical.
-import { canonicalJsonBytes } from './canonical-json.js';
+import { withCanonicalJsonBytes } from './canonical-json.js';
 import { sha256Digest } from './digests.js';
 
 export interface LedgerEventBody {
@@ -21,14 +21,16 @@ export interface LedgerEvent extends LedgerEventBody {
   readonly eventHash: string;
 }
 
+const sha256OfCanonicalJson = (value: unknown): string => withCanonicalJsonBytes(value, sha256Digest);
+
 /** One event per (run, status): sha256 of JCS({contentHash, runId, status, tenantId}). */
 export function ledgerEventId(fields: { tenantId: string; runId: string; status: string; contentHash: string }): string {
-  return sha256Digest(canonicalJsonBytes({ contentHash: fields.contentHash, runId: fields.runId, status: fields.status, tenantId: fields.tenantId }));
+  return sha256OfCanonicalJson({ contentHash: fields.contentHash, runId: fields.runId, status: fields.status, tenantId: fields.tenantId });
 }
 
 /** eventHash = sha256 of JCS(the event's JSON rendering without eventHash). */
 export function ledgerEventHash(body: LedgerEventBody): string {
-  return sha256Digest(canonicalJsonBytes(body));
+  return sha256OfCanonicalJson(body);
 }
 
 export function sealLedgerEvent(body: LedgerEventBody): LedgerEvent {

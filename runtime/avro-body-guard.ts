@@ -46,7 +46,14 @@ function readIndex(cursor: Cursor, count: number, what: string): number {
   return index;
 }
 
-function scanBlocks(cursor: Cursor, scanItem: () => void): void {
+// A scanner checks one value of its type at the cursor and moves past it. Scanners are built
+// once per writer type (closures over the schema), so a body is walked without looking up type
+// names or allocating per value.
+type Scanner = (cursor: Cursor) => void;
+
+const scanners = new WeakMap<Type, Scanner>();
+
+function scanBlocks(cursor: Cursor, scanItem: Scanner): void {
   for (;;) {
     let count = readLong(cursor);
     if (count === 0) return;
@@ -57,74 +64,84 @@ function scanBlocks(cursor: Cursor, scanItem: () => void): void {
     if (count > remaining(cursor)) {
       throw new MalformedBody(`block of ${count} items with ${remaining(cursor)} bytes left`);
     }
-    for (let item = 0; item < count; item += 1) scanItem();
+    for (let item = 0; item < count; item += 1) scanItem(cursor);
   }
 }
 
-function scanValue(type: Type, cursor: Cursor): void {
+function scannerFor(type: Type): Scanner {
+  const known = scanners.get(type);
+  if (known) return known;
+  // Registered before it is built: a recursive record refers to itself through this entry.
+  let built: Scanner | undefined;
+  scanners.set(type, (cursor) => built!(cursor));
+  built = buildScanner(type);
+  scanners.set(type, built);
+  return built;
+}
+
+function buildScanner(type: Type): Scanner {
   const typeName = type.typeName;
   switch (typeName) {
     case 'null':
-      return;
-    case 'boolean': {
-      const position = cursor.position;
-      take(cursor, 1, 'boolean');
-      if (cursor.bytes[position]! > 1) throw new MalformedBody(`boolean byte ${cursor.bytes[position]} at ${position}`);
-      return;
-    }
-    case 'int': {
-      const value = readLong(cursor);
-      if (value < -0x8000_0000 || value > 0x7fff_ffff) throw new MalformedBody(`int ${value} out of range`);
-      return;
-    }
+      return () => undefined;
+    case 'boolean':
+      return (cursor) => {
+        const position = cursor.position;
+        take(cursor, 1, 'boolean');
+        if (cursor.bytes[position]! > 1) throw new MalformedBody(`boolean byte ${cursor.bytes[position]} at ${position}`);
+      };
+    case 'int':
+      return (cursor) => {
+        const value = readLong(cursor);
+        if (value < -0x8000_0000 || value > 0x7fff_ffff) throw new MalformedBody(`int ${value} out of range`);
+      };
     case 'long':
-      readLong(cursor);
-      return;
+      return (cursor) => void readLong(cursor);
     case 'float':
-      take(cursor, 4, 'float');
-      return;
+      return (cursor) => take(cursor, 4, 'float');
     case 'double':
-      take(cursor, 8, 'double');
-      return;
+      return (cursor) => take(cursor, 8, 'double');
     case 'bytes':
     case 'string':
-      take(cursor, readLong(cursor), typeName);
-      return;
-    case 'fixed':
-      take(cursor, (type as types.FixedType).size, 'fixed');
-      return;
-    case 'enum':
-      readIndex(cursor, (type as types.EnumType).symbols.length, 'enum');
-      return;
+      return (cursor) => take(cursor, readLong(cursor), typeName);
+    case 'fixed': {
+      const size = (type as types.FixedType).size;
+      return (cursor) => take(cursor, size, 'fixed');
+    }
+    case 'enum': {
+      const count = (type as types.EnumType).symbols.length;
+      return (cursor) => void readIndex(cursor, count, 'enum');
+    }
     case 'array': {
-      const itemsType = (type as types.ArrayType).itemsType;
-      scanBlocks(cursor, () => scanValue(itemsType, cursor));
-      return;
+      const item = scannerFor((type as types.ArrayType).itemsType);
+      return (cursor) => scanBlocks(cursor, item);
     }
     case 'map': {
-      const valuesType = (type as types.MapType).valuesType as Type;
-      scanBlocks(cursor, () => {
+      const value = scannerFor((type as types.MapType).valuesType as Type);
+      const entry: Scanner = (cursor) => {
         take(cursor, readLong(cursor), 'map key');
-        scanValue(valuesType, cursor);
-      });
-      return;
+        value(cursor);
+      };
+      return (cursor) => scanBlocks(cursor, entry);
     }
     case 'record':
-    case 'error':
-      for (const field of (type as types.RecordType).fields) scanValue(field.type, cursor);
-      return;
+    case 'error': {
+      const fields = (type as types.RecordType).fields.map((field) => scannerFor(field.type));
+      return (cursor) => {
+        for (let index = 0; index < fields.length; index += 1) fields[index]!(cursor);
+      };
+    }
     case 'union:unwrapped':
     case 'union:wrapped': {
-      const branches = (type as types.UnwrappedUnionType).types;
-      scanValue(branches[readIndex(cursor, branches.length, 'union')]!, cursor);
-      return;
+      const branches = (type as types.UnwrappedUnionType).types.map((branch) => scannerFor(branch));
+      return (cursor) => branches[readIndex(cursor, branches.length, 'union')]!(cursor);
     }
     default:
-      if (typeName.startsWith('logical:')) {
-        scanValue((type as types.LogicalType).underlyingType, cursor);
-        return;
-      }
-      throw new MalformedBody(`unsupported Avro type ${typeName}`);
+      if (typeName.startsWith('logical:')) return scannerFor((type as types.LogicalType).underlyingType);
+      // Reported when a body reaches such a value, as a malformed body, not when building.
+      return () => {
+        throw new MalformedBody(`unsupported Avro type ${typeName}`);
+      };
   }
 }
 
@@ -135,7 +152,7 @@ function scanValue(type: Type, cursor: Cursor): void {
 export function findBodyProblem(type: Type, body: Uint8Array): string | undefined {
   const cursor: Cursor = { bytes: body, position: 0 };
   try {
-    scanValue(type, cursor);
+    scannerFor(type)(cursor);
   } catch (error) {
     if (error instanceof MalformedBody) return error.message;
     if (error instanceof RangeError) return 'value nested too deeply';

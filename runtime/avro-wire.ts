@@ -33,14 +33,15 @@ export function detectFormat(bytes: Uint8Array): WireFormat {
   return 'unknown';
 }
 
-export const frameSingleObject = (fingerprint: Buffer, body: Buffer): Buffer =>
-  Buffer.concat([SINGLE_OBJECT_MARKER, fingerprint, body]);
+/** The bytes before a single-object body: marker and the writer schema's fingerprint. */
+export const singleObjectHeader = (fingerprint: Buffer): Buffer => Buffer.concat([SINGLE_OBJECT_MARKER, fingerprint]);
 
-export function frameConfluent(schemaId: number, body: Buffer): Buffer {
+/** The bytes before a Confluent-framed body: magic byte and the registry's schema id. */
+export function confluentHeader(schemaId: number): Buffer {
   const header = Buffer.alloc(CONFLUENT_HEADER_LENGTH);
   header.writeUInt8(CONFLUENT_MAGIC, 0);
   header.writeUInt32BE(schemaId, 1);
-  return Buffer.concat([header, body]);
+  return header;
 }
 
 /** Fingerprint and body of a single-object value; undefined when the header is truncated. */

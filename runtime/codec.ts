@@ -1,14 +1,15 @@
 import type { Resolver, Type } from 'avsc';
 import { findBodyProblem } from './avro-body-guard.js';
+import { FrameWriter } from './avro-frame-writer.js';
 import {
   asBuffer,
+  confluentHeader,
   detectFormat,
-  frameConfluent,
-  frameSingleObject,
+  singleObjectHeader,
   unframeConfluent,
   unframeSingleObject,
 } from './avro-wire.js';
-import type { SchemaCatalog } from './codec-catalog.js';
+import type { CatalogEntry, SchemaCatalog } from './codec-catalog.js';
 import { CodecError, describeCause } from './codec-errors.js';
 import { assertMatchesSchema } from './codec-plain-json.js';
 import { RegistryClient, subjectForTopic, type RegistryConnection } from './codec-registry.js';
@@ -43,6 +44,14 @@ interface Writer {
   readonly label: string;
 }
 
+// How to read one topic's bodies written with one writer schema (null resolver: the reader's own).
+interface ReadPlan {
+  readonly writer: Writer;
+  readonly resolver: Resolver | null;
+}
+
+const NO_UNDECLARED_FIELDS = { noUndeclaredFields: true } as const;
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const hexPrefix = (bytes: Uint8Array): string => Buffer.from(bytes.subarray(0, 8)).toString('hex');
@@ -63,6 +72,11 @@ export class AvroValueCodec implements ValueCodec {
   private readonly jsonTopics: ReadonlySet<string>;
   private readonly registry: RegistryClient | undefined;
   private readonly resolvers = new Map<string, Resolver | null>();
+  /** topic → single-object fingerprint (8 bytes as latin1) → plan: no per-record string building. */
+  private readonly singleObjectPlans = new Map<string, Map<string, ReadPlan>>();
+  /** topic → header to write before its bodies (fixed once the schema id is known). */
+  private readonly headers = new Map<string, Buffer>();
+  private readonly writer = new FrameWriter();
   private registration: Promise<ReadonlyMap<string, number>> | undefined;
 
   constructor(private readonly options: ValueCodecOptions) {
@@ -103,16 +117,15 @@ export class AvroValueCodec implements ValueCodec {
 
   async encode(topic: string, value: unknown): Promise<Buffer> {
     const entry = this.options.catalog.entry(this.recordFor(topic));
-    assertMatchesSchema(entry.type, value, `topic ${topic}`);
-    let body: Buffer;
+    // The plain check is cheap; the error hook that names the offending paths only runs for a
+    // value already known not to match.
+    if (!entry.type.isValid(value, NO_UNDECLARED_FIELDS)) assertMatchesSchema(entry.type, value, `topic ${topic}`);
+    const header = this.headers.get(topic) ?? (await this.headerFor(topic, entry));
     try {
-      body = entry.type.toBuffer(value);
+      return this.writer.write(header, entry.type, value);
     } catch (error) {
       throw new CodecError('CODEC_INVALID_VALUE', `topic ${topic}: cannot encode ${entry.fullName}: ${describeCause(error)}`, { cause: error });
     }
-    if (this.mode === 'single-object') return frameSingleObject(entry.fingerprint, body);
-    const schemaIds = await this.registerAll();
-    return frameConfluent(schemaIds.get(topic)!, body);
   }
 
   async decode(topic: string, bytes: Uint8Array): Promise<unknown> {
@@ -133,6 +146,12 @@ export class AvroValueCodec implements ValueCodec {
     }
   }
 
+  private async headerFor(topic: string, entry: CatalogEntry): Promise<Buffer> {
+    const header = this.mode === 'single-object' ? singleObjectHeader(entry.fingerprint) : confluentHeader((await this.registerAll()).get(topic)!);
+    this.headers.set(topic, header);
+    return header;
+  }
+
   private async registerTopics(registry: RegistryClient): Promise<ReadonlyMap<string, number>> {
     const schemaIds = new Map<string, number>();
     // One at a time: a handful of subjects, and a failure names the first offending one.
@@ -146,12 +165,26 @@ export class AvroValueCodec implements ValueCodec {
   private decodeSingleObject(topic: string, reader: Type, bytes: Buffer): unknown {
     const framed = unframeSingleObject(bytes);
     if (!framed) throw new CodecError('CODEC_CORRUPT', `topic ${topic}: single-object header truncated (${bytes.length} bytes)`);
-    const fingerprint = framed.fingerprint.toString('hex');
-    const writer = this.options.catalog.writerByFingerprint(framed.fingerprint);
-    if (!writer) {
-      throw new CodecError('CODEC_UNKNOWN_SCHEMA', `topic ${topic}: single-object fingerprint ${fingerprint} names no known schema`);
+    let plans = this.singleObjectPlans.get(topic);
+    if (!plans) {
+      plans = new Map();
+      this.singleObjectPlans.set(topic, plans);
     }
-    return this.readBody(topic, reader, { type: writer.type, label: `fingerprint ${fingerprint}` }, framed.body);
+    const key = framed.fingerprint.toString('latin1');
+    let plan = plans.get(key);
+    if (!plan) {
+      plan = this.singleObjectPlan(topic, reader, framed.fingerprint);
+      plans.set(key, plan);
+    }
+    return this.readBody(topic, reader, plan, framed.body);
+  }
+
+  private singleObjectPlan(topic: string, reader: Type, fingerprint: Buffer): ReadPlan {
+    const hex = fingerprint.toString('hex');
+    const entry = this.options.catalog.writerByFingerprint(fingerprint);
+    if (!entry) throw new CodecError('CODEC_UNKNOWN_SCHEMA', `topic ${topic}: single-object fingerprint ${hex} names no known schema`);
+    const writer = { type: entry.type, label: `fingerprint ${hex}` };
+    return { writer, resolver: this.resolverFor(topic, reader, writer) };
   }
 
   private async decodeConfluent(topic: string, reader: Type, bytes: Buffer): Promise<unknown> {
@@ -161,12 +194,11 @@ export class AvroValueCodec implements ValueCodec {
     if (!this.registry) {
       throw new CodecError('CODEC_UNKNOWN_SCHEMA', `topic ${topic}: Confluent-framed value (${label}) but no schema registry is configured`);
     }
-    const writerType = await this.registry.writerType(framed.schemaId);
-    return this.readBody(topic, reader, { type: writerType, label }, framed.body);
+    const writer = { type: await this.registry.writerType(framed.schemaId), label };
+    return this.readBody(topic, reader, { writer, resolver: this.resolverFor(topic, reader, writer) }, framed.body);
   }
 
-  private readBody(topic: string, reader: Type, writer: Writer, body: Buffer): unknown {
-    const resolver = this.resolverFor(topic, reader, writer);
+  private readBody(topic: string, reader: Type, { writer, resolver }: ReadPlan, body: Buffer): unknown {
     const problem = findBodyProblem(writer.type, body);
     if (problem !== undefined) {
       throw new CodecError('CODEC_CORRUPT', `topic ${topic}: ${writer.label}: corrupt Avro body: ${problem}`);

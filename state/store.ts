@@ -8,6 +8,13 @@ export interface ChangelogEntry {
   readonly value: Buffer | null;
 }
 
+/** A changelog record as read back from Kafka: key and value bytes exactly as produced. */
+export interface ChangelogRecord {
+  readonly key: Buffer | null;
+  /** Null is a tombstone (delete). */
+  readonly value: Buffer | null;
+}
+
 export interface StorePartition {
   get(key: string): Promise<Buffer | undefined>;
   getMany(keys: readonly string[]): Promise<Array<Buffer | undefined>>;
@@ -18,6 +25,11 @@ export interface StorePartition {
    * written at, so a restart knows where to resume restoring.
    */
   write(entries: readonly ChangelogEntry[], changelogOffset: number | null): Promise<void>;
+  /**
+   * Restore: applies changelog records as read, keys as bytes (not decoded to strings and
+   * encoded again), skipping records without a key, atomically with the offset of the last one.
+   */
+  restore(records: readonly ChangelogRecord[], changelogOffset: number): Promise<void>;
   /** Offset of the last changelog record this partition holds (null: none yet). */
   changelogOffset(): Promise<number | null>;
   /** Drops every entry and the changelog offset (a store ahead of its changelog starts over). */
@@ -48,7 +60,12 @@ export const RESERVED_KEY_PREFIX = '\u0000';
 export const CHANGELOG_OFFSET_KEY = `${RESERVED_KEY_PREFIX}changelog-offset`;
 
 export function assertUserKey(key: string): void {
-  if (key.startsWith(RESERVED_KEY_PREFIX)) {
-    throw new StoreError('STORE_RESERVED_KEY', `store keys may not start with NUL: ${JSON.stringify(key)}`);
-  }
+  if (key.startsWith(RESERVED_KEY_PREFIX)) throw reservedKey(key);
 }
+
+/** assertUserKey for a key as UTF-8 bytes (NUL is the byte 0x00 in UTF-8 and nowhere else). */
+export function assertUserKeyBytes(key: Buffer): void {
+  if (key.length > 0 && key[0] === 0) throw reservedKey(key.toString('utf8'));
+}
+
+const reservedKey = (key: string): StoreError => new StoreError('STORE_RESERVED_KEY', `store keys may not start with NUL: ${JSON.stringify(key)}`);

@@ -1,6 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { readRanges } from './read-range.js';
-import type { StorePartition } from '../../state/store.js';
+import type { ChangelogRecord, StorePartition } from '../../state/store.js';
 
 /** One store partition to bring up to the end of its changelog partition. */
 export interface RestoreTarget {
@@ -42,17 +42,49 @@ export async function restoreStores(kafka: Kafka, admin: Admin, targets: readonl
     plans.push({ target, from: Math.max(from, low), to: end });
   }
   const reports = new Map(plans.map((p) => [`${p.target.topic}|${p.target.partition}`, { topic: p.target.topic, partition: p.target.partition, from: p.from, to: p.to, records: 0 }]));
-  const stores = new Map(plans.map((p) => [`${p.target.topic}|${p.target.partition}`, p.target.store]));
-  await readRanges(
-    kafka,
-    plans.map((p) => ({ topic: p.target.topic, partition: p.target.partition, from: p.from, to: p.to })),
-    async (range, messages, lastOffset) => {
-      const id = `${range.topic}|${range.partition}`;
-      const entries = messages.filter((m) => m.key !== null).map((m) => ({ key: (m.key as Buffer).toString('utf8'), value: m.value }));
-      await stores.get(id)?.write(entries, lastOffset);
-      const report = reports.get(id);
-      if (report) report.records += entries.length;
-    },
-  );
+  const writers = new Map(plans.map((p) => [`${p.target.topic}|${p.target.partition}`, new WriteBehind(p.target.store)]));
+  try {
+    await readRanges(
+      kafka,
+      plans.map((p) => ({ topic: p.target.topic, partition: p.target.partition, from: p.from, to: p.to })),
+      async (range, messages, lastOffset) => {
+        const id = `${range.topic}|${range.partition}`;
+        await writers.get(id)?.restore(messages, lastOffset);
+        const report = reports.get(id);
+        if (report) for (const m of messages) if (m.key !== null) report.records++;
+      },
+    );
+  } finally {
+    // Even when reading failed: no write may still be running once the caller gets control back
+    // (it may close or clear the stores).
+    await Promise.allSettled([...writers.values()].map((w) => w.drain()));
+  }
+  // A failed write fails the next batch's write (and so the read); the last batch's shows here.
+  for (const writer of writers.values()) await writer.drain();
   return [...reports.values()];
+}
+
+/**
+ * Applies restore batches to one store in changelog order with at most one write in flight, and
+ * without making the reader wait for it: `write` returns once the previous batch is applied and
+ * this one has started, so RocksDB applies a batch (in libuv's thread pool) while the consumer
+ * fetches and decodes the next one. A failed write fails the next `restore` or `drain`.
+ */
+export class WriteBehind {
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(private readonly store: StorePartition) {}
+
+  async restore(records: readonly ChangelogRecord[], changelogOffset: number): Promise<void> {
+    await this.pending;
+    const write = this.store.restore(records, changelogOffset);
+    // Observed by the next write or drain; until then it must not count as an unhandled rejection.
+    write.catch(() => undefined);
+    this.pending = write;
+  }
+
+  /** Resolves once every write has been applied; rejects with the failure of the last one. */
+  drain(): Promise<void> {
+    return this.pending;
+  }
 }

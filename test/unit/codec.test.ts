@@ -229,6 +229,16 @@ describe('single-object encoding', () => {
     expect(decoded).toEqual({ ...sparse, policyHash: null, completedAt: null, scanId: null });
   });
 
+  it('encodes values of any size, each into bytes of its own', async () => {
+    const rejection = (size: number, fill: number): unknown => ({ ...(SAMPLES.Rejection as object), originalBytes: Buffer.alloc(size, fill), originalSize: size });
+    const small = await codec.encode('test.Rejection', rejection(3, 1));
+    const copy = Buffer.from(small);
+    for (const [size, fill] of [[40_000, 2], [2 * 1024 * 1024, 3], [5, 4]]) {
+      expect(await codec.decode('test.Rejection', await codec.encode('test.Rejection', rejection(size, fill)))).toEqual(rejection(size, fill));
+    }
+    expect(small).toEqual(copy);
+  });
+
   it('decodes a Uint8Array view as well as a Buffer', async () => {
     const bytes = await codec.encode('ledger.events', SAMPLES.LedgerEvent);
     const copy = new Uint8Array(bytes.length + 3);
@@ -271,6 +281,14 @@ describe('decoding failures', () => {
   it('refuses a record of another schema on a topic', async () => {
     const rejection = await codec.encode('test.Rejection', SAMPLES.Rejection);
     await expectCode(() => codec.decode('ledger.events', rejection), 'CODEC_SCHEMA_MISMATCH');
+  });
+
+  it('keeps refusing it after reading it on its own topic (read plans are per topic)', async () => {
+    const rejection = await codec.encode('test.Rejection', SAMPLES.Rejection);
+    expect(await codec.decode('test.Rejection', rejection)).toEqual(SAMPLES.Rejection);
+    await expectCode(() => codec.decode('ledger.events', rejection), 'CODEC_SCHEMA_MISMATCH');
+    await expectCode(() => codec.decode('ledger.events', rejection), 'CODEC_SCHEMA_MISMATCH');
+    expect(await codec.decode('test.Rejection', rejection)).toEqual(SAMPLES.Rejection);
   });
 
   it('cannot read a Confluent-framed value without a registry', async () => {

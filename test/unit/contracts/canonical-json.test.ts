@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   CanonicalJsonError,
@@ -6,6 +7,7 @@ import {
   canonicalJsonBytes,
   findDuplicateMemberName,
   MAX_CANONICAL_DEPTH,
+  withCanonicalJsonBytes,
 } from '../../../contracts/canonical-json.js';
 import { readJson } from './fixtures.js';
 
@@ -102,6 +104,110 @@ describe('canonicalJson beyond the vectors', () => {
     expect(errorCodeOf(() => canonicalJson(deep))).toBe('ERR_JCS_TOO_DEEP');
     const atLimit = JSON.parse(`${'['.repeat(MAX_CANONICAL_DEPTH)}${']'.repeat(MAX_CANONICAL_DEPTH)}`) as unknown;
     expect(canonicalJson(atLimit)).toHaveLength(2 * MAX_CANONICAL_DEPTH);
+  });
+});
+
+/**
+ * The straightforward definition the byte writer must match: JSON.stringify for strings and
+ * numbers, members sorted with Array#sort, text concatenated, errors with the same codes.
+ */
+function referenceJcs(value: unknown, depth = 0): string {
+  const fail = (code: string): never => {
+    throw Object.assign(new Error(code), { code });
+  };
+  if (value === null) return 'null';
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : fail('ERR_JCS_NON_FINITE_NUMBER');
+  if (typeof value === 'string') return /\p{Cs}/u.test(value) ? fail('ERR_JCS_LONE_SURROGATE') : JSON.stringify(value);
+  if (typeof value !== 'object') return fail('ERR_JCS_UNSUPPORTED_VALUE');
+  if (depth >= MAX_CANONICAL_DEPTH) return fail('ERR_JCS_TOO_DEEP');
+  if (Array.isArray(value)) return `[${value.map((item) => referenceJcs(item, depth + 1)).join(',')}]`;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return fail('ERR_JCS_UNSUPPORTED_VALUE');
+  const object = value as Record<string, unknown>;
+  const members = Object.keys(object)
+    .sort()
+    .map((key) => `${referenceJcs(key)}:${referenceJcs(object[key], depth + 1)}`);
+  return `{${members.join(',')}}`;
+}
+
+function outcome(run: () => string): { text: string } | { code: string } {
+  try {
+    return { text: run() };
+  } catch (error) {
+    return { code: (error as { code: string }).code };
+  }
+}
+
+// Strings that take every path of the writer: plain ASCII, escapes, non-ASCII, pairs, lone halves.
+const anyString = fc.oneof(
+  fc.string(),
+  fc.string({ unit: 'binary' }),
+  fc.string({ unit: fc.constantFrom('a', '"', '\\', '\u0000', '\u001f', '\u007f', 'é', '\u2028', '😀', '\ud800', '\udc00') }),
+  fc.constantFrom('', 'sha256:' + 'ab'.repeat(32), '3f1c2b9e-5d4a-4c1b-9a7e-2b6f0c8d1e45', 'x'.repeat(70_000)),
+);
+const anyNumber = fc.oneof(fc.double(), fc.integer(), fc.constantFrom(-0, 1e21, 1e-7, 5e-324, Number.MAX_SAFE_INTEGER + 2));
+const { value: anyValue } = fc.letrec<{ value: unknown }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.constant(null),
+    fc.boolean(),
+    anyNumber,
+    anyString,
+    fc.array(tie('value'), { maxLength: 5 }),
+    // Up to 40 members: both the insertion sort and Array#sort path.
+    fc.dictionary(anyString, tie('value'), { maxKeys: 40 }),
+  ),
+}));
+
+describe('canonicalJson against the straightforward definition', () => {
+  it('gives the same text, or the same error code, for any value', () => {
+    fc.assert(
+      fc.property(anyValue, (value) => {
+        const expected = outcome(() => referenceJcs(value));
+        expect(outcome(() => canonicalJson(value))).toEqual(expected);
+        if ('text' in expected) expect(canonicalJsonBytes(value).equals(Buffer.from(expected.text, 'utf8'))).toBe(true);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('orders member names by UTF-16 code units, not code points, on both sort paths', () => {
+    for (const extra of [0, 40]) {
+      const object: Record<string, number> = { '\ufb01': 1, '\ud83d\ude00': 2, z: 3, '10': 4, '9': 5 };
+      for (let i = 0; i < extra; i++) object[`k${i}`] = i;
+      expect(canonicalJson(object)).toBe(referenceJcs(object));
+    }
+  });
+});
+
+describe('withCanonicalJsonBytes', () => {
+  it('lends the same bytes as canonicalJsonBytes, and canonicalJsonBytes results are not overwritten later', () => {
+    const first = canonicalJsonBytes({ b: 'é', a: [1, 2] });
+    withCanonicalJsonBytes({ a: [1, 2], b: 'é' }, (bytes) => expect(bytes.equals(first)).toBe(true));
+    canonicalJsonBytes({ something: 'else entirely, and longer than the first' });
+    expect(first.toString('utf8')).toBe('{"a":[1,2],"b":"é"}');
+  });
+
+  it('gives a nested call its own buffer (a getter that canonicalises during the walk)', () => {
+    const tricky = {
+      get inner(): string {
+        return canonicalJson({ y: 'inner' });
+      },
+      outer: 'x',
+    };
+    expect(withCanonicalJsonBytes(tricky, (bytes) => bytes.toString('utf8'))).toBe('{"inner":"{\\"y\\":\\"inner\\"}","outer":"x"}');
+  });
+
+  it('recovers after an error in the middle of a value', () => {
+    expect(() => canonicalJson({ a: 'x'.repeat(100), b: [1, Number.NaN] })).toThrow(CanonicalJsonError);
+    expect(canonicalJson({ a: 1 })).toBe('{"a":1}');
+  });
+
+  it('handles values larger than its initial buffer, then small ones again', () => {
+    const big = { data: 'y'.repeat(3 * 1024 * 1024), tail: 'é'.repeat(10) };
+    expect(canonicalJsonBytes(big).equals(Buffer.from(referenceJcs(big), 'utf8'))).toBe(true);
+    expect(canonicalJson({ small: true })).toBe('{"small":true}');
   });
 });
 

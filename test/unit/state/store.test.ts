@@ -74,6 +74,58 @@ describe.each(backends)('%s store partition', (_name, makeBackend) => {
     await store.close();
   });
 
+  it('applies none of a write that a reserved key refuses (writes are atomic)', async () => {
+    const store = await (await makeBackend()).open('y', 0);
+    await store.write([{ key: 'a', value: Buffer.from('1') }], 4);
+    const refused = store.write([{ key: 'a', value: null }, { key: 'b', value: Buffer.from('2') }, { key: '\u0000x', value: Buffer.from('3') }], 5);
+    await expect(refused).rejects.toMatchObject({ code: 'STORE_RESERVED_KEY' });
+    expect((await store.getMany(['a', 'b'])).map((v) => v?.toString())).toEqual(['1', undefined]);
+    expect(await store.changelogOffset()).toBe(4);
+    await store.close();
+  });
+
+  it('restores changelog records as read: byte keys, tombstones, keyless records skipped, with the offset', async () => {
+    const store = await (await makeBackend()).open('w', 0);
+    await store.write([{ key: 'gone', value: Buffer.from('x') }], 0);
+    await store.restore(
+      [
+        { key: Buffer.from('t/ä'), value: Buffer.from('1') },
+        { key: null, value: Buffer.from('ignored') },
+        { key: Buffer.from('gone'), value: null },
+        { key: Buffer.from('t/b'), value: Buffer.from('2') },
+        { key: Buffer.from('t/b'), value: Buffer.from('3') },
+      ],
+      9,
+    );
+    expect((await store.getMany(['t/ä', 'gone', 't/b'])).map((v) => v?.toString())).toEqual(['1', undefined, '3']);
+    const keys: string[] = [];
+    for await (const [k] of store.range('')) keys.push(k);
+    expect(keys).toEqual(['t/b', 't/ä']);
+    expect(await store.changelogOffset()).toBe(9);
+    await store.close();
+  });
+
+  it('restores nothing of a batch holding a key in the reserved NUL namespace', async () => {
+    const store = await (await makeBackend()).open('v', 0);
+    const refused = store.restore([{ key: Buffer.from('ok'), value: Buffer.from('1') }, { key: Buffer.from('\u0000changelog-offset'), value: Buffer.from('5') }], 3);
+    await expect(refused).rejects.toMatchObject({ code: 'STORE_RESERVED_KEY' });
+    expect(await store.get('ok')).toBeUndefined();
+    expect(await store.changelogOffset()).toBeNull();
+    await store.close();
+  });
+
+  it('writes an offset alone, and many entries in one batch', async () => {
+    const store = await (await makeBackend()).open('z', 0);
+    await store.write([], 11);
+    expect(await store.changelogOffset()).toBe(11);
+    const entries = Array.from({ length: 5_000 }, (_, i) => ({ key: `k/${i}`, value: i % 7 === 0 ? null : Buffer.from(String(i)) }));
+    await store.write(entries, 12);
+    const found = await store.getMany(entries.map((e) => e.key));
+    expect(found.every((v, i) => (entries[i].value === null ? v === undefined : v?.toString() === String(i)))).toBe(true);
+    expect(await store.changelogOffset()).toBe(12);
+    await store.close();
+  });
+
   it('a transaction reads its own writes and only reaches the partition when applied', async () => {
     const store = await (await makeBackend()).open('t', 0);
     await store.write([{ key: 'n', value: Buffer.from('1') }], 0);
