@@ -240,7 +240,6 @@ export function canonicalJsonBytes(value: unknown): Buffer {
   });
 }
 
-
 /**
  * The first member name that occurs twice in one object of `jsonText`, compared after unescaping.
  * JSON.parse keeps the last duplicate silently, so another parser could read a different value

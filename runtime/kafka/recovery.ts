@@ -66,7 +66,7 @@ export async function restoreStores(kafka: Kafka, admin: Admin, targets: readonl
 
 /**
  * Applies restore batches to one store in changelog order with at most one write in flight, and
- * without making the reader wait for it: `write` returns once the previous batch is applied and
+ * without making the reader wait for it: `restore` returns once the previous batch is applied and
  * this one has started, so RocksDB applies a batch (in libuv's thread pool) while the consumer
  * fetches and decodes the next one. A failed write fails the next `restore` or `drain`.
  */
