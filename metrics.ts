@@ -113,7 +113,9 @@ function registerProcessMetrics(registry: Registry): void {
 }
 
 /** The runtime's committed outcomes and observations, into these metrics. */
-export function metricsSink(metrics: PipelineMetrics): MetricsSink {
+export function metricsSink(metrics: PipelineMetrics, options: { timings?: boolean } = {}): MetricsSink {
+  // Offline replay leaves timings out, so its metrics.prom is a function of the input.
+  const timings = options.timings !== false;
   return {
     outcome(processor, outcome, code) {
       metrics.recordsTotal.inc({ processor, outcome });
@@ -121,7 +123,10 @@ export function metricsSink(metrics: PipelineMetrics): MetricsSink {
     },
     observe(_processor, name, value) {
       if (name === 'merkle_batch_leaves') metrics.merkleBatchLeaves.observe(value);
-      else metrics.dsseVerifySeconds.observe(value);
+      else if (timings) metrics.dsseVerifySeconds.observe(value);
+    },
+    consumerLag(group, topic, partition, records) {
+      metrics.consumerLag.set({ group, topic, partition: String(partition) }, records);
     },
     applied(processor, topic, timestampMs) {
       if (processor !== PROJECTOR) return;

@@ -66,7 +66,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     backend: new RocksDbBackend(stateDir),
     serde: pipeline.serde,
     wallClockMs: nowMs,
-    metrics: metricsSink(metrics),
+    metrics: metricsSink(metrics, { timings: false }),
   });
   const queries = new ProjectionQueries({ stores: driver, partitions, freshnessThresholdSeconds: config.freshnessThresholdSeconds, clock: () => nowMs });
   metrics.useStaleness((at) => queries.staleness(at));

@@ -70,6 +70,8 @@ export interface ValidationPolicy {
   readonly keyring: Keyring;
   readonly signaturesRequired: boolean;
   readonly maxBytes?: number;
+  /** A monotonic clock in milliseconds: when given, results carry how long #12 took (the metric). */
+  readonly clockMs?: () => number;
 }
 
 export interface ValidExport {
@@ -83,6 +85,8 @@ export interface ValidExport {
   readonly idempotencyKey: string;
   readonly tenantId: string;
   readonly runId: string;
+  /** Seconds spent verifying the DSSE signatures (#12); set when the policy has a clock and there were signatures. */
+  readonly verifySeconds?: number;
 }
 
 export interface RejectedExport {
@@ -91,6 +95,8 @@ export interface RejectedExport {
   readonly message: string;
   readonly runId?: string;
   readonly tenantId?: string;
+  /** As on ValidExport, when the record got as far as #12. */
+  readonly verifySeconds?: number;
 }
 
 export type ValidationResult = ValidExport | RejectedExport;
@@ -134,10 +140,13 @@ export function validateExport(input: ExportInput, policy: ValidationPolicy): Va
 
   const exportBody = withoutSignatures(record);
   const canonicalPayload = canonicalJsonBytes(exportBody);
+  const started = signatures.length > 0 ? policy.clockMs?.() : undefined;
   const signatureFailure = checkSignatures(signatures, record.tenantId, canonicalPayload, policy.keyring); // #12
-  if (signatureFailure) return reject(signatureFailure, fields);
+  const timing = started === undefined || !policy.clockMs ? {} : { verifySeconds: (policy.clockMs() - started) / 1000 };
+  if (signatureFailure) return { ...reject(signatureFailure, fields), ...timing };
 
   return {
+    ...timing,
     ok: true,
     export: record,
     exportBody,

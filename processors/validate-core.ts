@@ -18,6 +18,8 @@ export interface ValidateItem {
 export interface ValidateSettings {
   readonly keyring: Keyring;
   readonly signaturesRequired: boolean;
+  /** For ledger_dsse_verify_seconds (the stream's processor and workers pass performance.now). */
+  readonly clockMs?: () => number;
 }
 
 export function validateItem(item: ValidateItem, settings: ValidateSettings): ValidationResult {
@@ -26,7 +28,7 @@ export function validateItem(item: ValidateItem, settings: ValidateSettings): Va
   }
   return validateExport(
     { bytes: item.bytes, headers: item.headers, ...(item.decoded === undefined ? {} : { decoded: item.decoded }) },
-    { keyring: settings.keyring, signaturesRequired: settings.signaturesRequired },
+    { keyring: settings.keyring, signaturesRequired: settings.signaturesRequired, ...(settings.clockMs ? { clockMs: settings.clockMs } : {}) },
   );
 }
 
@@ -53,6 +55,7 @@ export interface ValidatedFields {
   /** avroExportBody of the export body. */
   readonly export: Record<string, unknown>;
   readonly signatures: ReadonlyArray<{ readonly type: string; readonly keyId: string; readonly signature: string }> | null;
+  readonly verifySeconds?: number;
 }
 
 /**
@@ -66,6 +69,7 @@ export function validateOutcome(item: ValidateItem, settings: ValidateSettings):
   const result = validateItem(item, settings);
   if (!result.ok) return result;
   return {
+    ...(result.verifySeconds === undefined ? {} : { verifySeconds: result.verifySeconds }),
     ok: true,
     tenantId: result.tenantId,
     runId: result.runId,

@@ -10,6 +10,6 @@ export interface WorkerConfig {
 }
 
 serveWorkerPool<WorkerConfig, ValidateItem, ValidateOutcome, ValidateWire>(validateChunkCodec, (config) => {
-  const settings = { keyring: keyringFromTransfer(config.keys), signaturesRequired: config.signaturesRequired };
+  const settings = { keyring: keyringFromTransfer(config.keys), signaturesRequired: config.signaturesRequired, clockMs: () => performance.now() };
   return (item) => validateOutcome(item, settings);
 });

@@ -53,7 +53,7 @@ export class ValidateProcessor implements Processor<Buffer> {
   private async validate(items: readonly ValidateItem[]): Promise<readonly ValidateOutcome[]> {
     const { pool, keyring, signaturesRequired } = this.options;
     if (pool && items.length >= MIN_RECORDS_FOR_POOL) return pool.map(items);
-    const settings = { keyring: keyring.current(), signaturesRequired };
+    const settings = { keyring: keyring.current(), signaturesRequired, clockMs: () => performance.now() };
     return items.map((item) => validateOutcome(item, settings));
   }
 
@@ -77,6 +77,7 @@ export class ValidateProcessor implements Processor<Buffer> {
   }
 
   private emit(record: InputRecord<Buffer>, result: ValidateOutcome): void {
+    if (result.verifySeconds !== undefined) this.context.observe('dsse_verify_seconds', result.verifySeconds);
     const source = { topic: record.topic, partition: record.partition, offset: record.offset };
     const original = record.raw ?? Buffer.alloc(0);
     if (result.ok) {

@@ -73,9 +73,11 @@ export interface MetricsSink {
   observe(processor: string, name: ObservationName, value: number): void;
   /** A batch of `topic` up to a record with this timestamp has been applied (committed). */
   applied(processor: string, topic: string, timestampMs: number): void;
+  /** Records left between a committed batch and the end of its partition (Kafka driver only). */
+  consumerLag(group: string, topic: string, partition: number, records: number): void;
 }
 
-export const NO_METRICS: MetricsSink = { outcome: () => undefined, observe: () => undefined, applied: () => undefined };
+export const NO_METRICS: MetricsSink = { outcome: () => undefined, observe: () => undefined, applied: () => undefined, consumerLag: () => undefined };
 
 export interface Processor<V = unknown> {
   init?(context: ProcessorContext): void | Promise<void>;

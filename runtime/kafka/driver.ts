@@ -347,6 +347,7 @@ class ProcessorRunner {
         const work = await slot.task.processBatch(records);
         await this.commit(slot, work, offsets);
         resolveOffset(batch.lastOffset());
+        this.options.metrics?.consumerLag(this.groupId, batch.topic, batch.partition, Number(batch.offsetLag()));
       } catch (error) {
         await this.recoverFromFailedCommit(slot, { topic: batch.topic, offset: Number(batch.firstOffset() ?? records[0]?.offset ?? 0) }, error);
       }

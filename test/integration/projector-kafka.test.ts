@@ -208,8 +208,12 @@ describe('projector on the broker, scraped by Prometheus', () => {
     for (const topic of [TOPICS.timeline, TOPICS.airgapTimeline]) expect(topicConfig(topic)).toMatch(/cleanup\.policy=compact/);
 
     // A real Prometheus scrapes /metrics; its query API returns the staleness of every tenant.
-    // A fresh connection: the kept-alive one may have been closed by the server while spawnSync blocked this loop.
-    const exposition = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { headers: { connection: 'close' } })).text();
+    // Once more if the kept-alive connection was closed by the server while spawnSync blocked this loop.
+    const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const exposition = await scrape().catch(scrape);
+    // DESIGN.md 5's list: verification time per export and consumer lag per input partition too.
+    expect(Number(/^ledger_dsse_verify_seconds_count (\d+)$/m.exec(exposition)?.[1])).toBeGreaterThan(0);
+    expect(exposition).toMatch(new RegExp(`^ledger_consumer_lag_records\\{group="${run}-projector",topic="${TOPICS.airgapBundles.replace(/\./g, '\\.')}",partition="\\d"\\} \\d+$`, 'm'));
     const promtool = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
     expect(promtool.status, `${promtool.stdout}${promtool.stderr}`).toBe(0);
     const prometheusPort = await freePort();

@@ -61,7 +61,7 @@ async function setup(options: { batchSize: number; batchMaxWaitMs?: number; back
   const pipeline = buildPipeline(config, silent, { workers: 0, watchKeyring: false });
   pipelines.push(pipeline);
   const observations: Observation[] = [];
-  const metrics: MetricsSink = { outcome: () => undefined, observe: (processor, name, value) => void observations.push({ processor, name, value }), applied: () => undefined };
+  const metrics: MetricsSink = { outcome: () => undefined, observe: (processor, name, value) => void observations.push({ processor, name, value }), applied: () => undefined, consumerLag: () => undefined };
   const driver = await LocalDriver.create({ topology: pipeline.topology, backend: options.backend ?? new MemoryBackend(), serde: pipeline.serde, wallClockMs: START_MS, metrics });
   drivers.push(driver);
   const pipeEvents = (partition: number, events: readonly LedgerEvent[]): Promise<void> =>

@@ -6,6 +6,7 @@ import { signExport } from '../../../contracts/export.js';
 import { exportStream, generateDemoKeys, keyringDocument, signedExport } from '../../../examples/exports.js';
 import { buildPipeline, type Pipeline } from '../../../cli/pipeline.js';
 import { LocalDriver } from '../../../runtime/local-driver.js';
+import { NO_METRICS } from '../../../runtime/types.js';
 import { MemoryBackend } from '../../../state/memory.js';
 import { TOPICS } from '../../../topology.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -26,10 +27,12 @@ async function setup(workers = 0) {
   const config = loadConfig({}, { LEDGER_KEYRING: keyringPath, LEDGER_PARTITIONS: '2' });
   const pipeline = buildPipeline(config, silent, { workers, watchKeyring: false });
   pipelines.push(pipeline);
-  const driver = await LocalDriver.create({ topology: pipeline.topology, backend: new MemoryBackend(), serde: pipeline.serde });
+  const verifySeconds: number[] = [];
+  const metrics = { ...NO_METRICS, observe: (processor: string, name: string, value: number) => void (name === 'dsse_verify_seconds' && verifySeconds.push(value)) };
+  const driver = await LocalDriver.create({ topology: pipeline.topology, backend: new MemoryBackend(), serde: pipeline.serde, metrics });
   const read = async (topic: string) =>
     Promise.all(driver.records(topic).map(async (r) => ({ key: r.key, partition: r.partition, value: (await pipeline.codec.decode(topic, r.value ?? Buffer.alloc(0))) as Record<string, unknown> })));
-  return { driver, pipeline, read };
+  return { driver, pipeline, read, verifySeconds };
 }
 
 afterAll(async () => {
@@ -89,6 +92,18 @@ describe('validate processor', () => {
     const { driver, read } = await setup();
     await driver.pipe(TOPICS.exportsCreated, { value: Buffer.from(JSON.stringify(signedExport(spec, keys.active))), headers: { 'tenant-id': 'globex' } });
     expect((await read(TOPICS.rejected)).map((r) => r.value.code)).toEqual(['ERR_TENANT_MISMATCH']);
+  });
+
+  it('observes ledger_dsse_verify_seconds once per export whose signatures were checked, inline and through the pool', async () => {
+    const stream = exportStream({ count: 400, keys });
+    // Signatures are checked (#12) for every record that passes #1-#11 and carries any.
+    const checked = stream.filter((r) => r.expect === 'OK' || r.expect.startsWith('ERR_DSSE')).length;
+    for (const workers of [0, 2]) {
+      const { driver, verifySeconds } = await setup(workers);
+      await driver.pipeAll(TOPICS.exportsCreated, stream.map((r) => ({ key: r.key, value: r.value })));
+      expect(verifySeconds).toHaveLength(checked);
+      for (const s of verifySeconds) expect(s).toBeGreaterThan(0);
+    }
   });
 
   it('spreads a batch over worker threads and still decides every record, in order, as inline', async () => {
