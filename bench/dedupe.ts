@@ -5,8 +5,8 @@
 // decode one ValidatedExport and encode one LedgerEvent, measured in the same run.
 import { loadavg } from 'node:os';
 import { contentHash, sha256Digest } from '../contracts/digests.js';
-import { ledgerEventId, sealLedgerEvent } from '../contracts/ledger-event.js';
 import { exportBody, type ExportSpec } from '../examples/exports.js';
+import { ledgerEventOf } from '../processors/dedupe.js';
 import { runKey } from '../processors/validate-core.js';
 import { createValueCodec, SchemaCatalog } from '../runtime/codec.js';
 import { KeyringSource } from '../runtime/keyring-source.js';
@@ -151,20 +151,7 @@ export async function runDedupe(topology: Topology, serde: TopicSerde, backend: 
 /** The ceiling: Avro decode of a ValidatedExport plus encode of the LedgerEvent it leads to. */
 async function codecCeiling(codec: AvroValueCodec, workload: DedupeWorkload, seconds: number): Promise<DedupeRun> {
   const inputs = workload.chunks.flat().slice(0, 3_000);
-  const events = workload.values.slice(0, inputs.length).map((v) =>
-    sealLedgerEvent({
-      eventId: ledgerEventId(v),
-      type: 'ledger_export',
-      tenantId: v.tenantId,
-      runId: v.runId,
-      status: v.status,
-      idempotencyKey: v.idempotencyKey,
-      contentHash: v.contentHash,
-      dsseDigest: v.dsseDigest,
-      export: v.export,
-      source: v.source,
-    }),
-  );
+  const events = workload.values.slice(0, inputs.length).map(ledgerEventOf);
   let n = 0;
   const start = process.hrtime.bigint();
   const cpuStart = process.cpuUsage();

@@ -3,7 +3,7 @@
 // (no ledger side effect) or a Rejection (stage dedupe). The table itself is
 // contracts/transitions.ts; the event's hashes are contracts/ledger-event.ts.
 import type { ExportStatus } from '../contracts/export.js';
-import { ledgerEventId, sealLedgerEvent } from '../contracts/ledger-event.js';
+import { ledgerEventId, sealLedgerEvent, type LedgerEvent } from '../contracts/ledger-event.js';
 import { decideTransition, isTerminal, type RunState } from '../contracts/transitions.js';
 import type { InputRecord, KeyValueStore, Processor, ProcessorContext } from '../runtime/types.js';
 import { rejectionValue, runKey } from './validate-core.js';
@@ -37,6 +37,25 @@ interface ValidatedExport {
   readonly originalBytes: Buffer;
 }
 
+/** The ValidatedExport fields an event is made of (any status string: the bench builds them too). */
+type EventFields = Pick<ValidatedExport, 'tenantId' | 'runId' | 'idempotencyKey' | 'contentHash' | 'dsseDigest' | 'export' | 'source'> & { readonly status: string };
+
+/** The LedgerEvent (DESIGN.md 3.5) an accepted ValidatedExport becomes: a pure function of it. */
+export function ledgerEventOf(v: EventFields): LedgerEvent {
+  return sealLedgerEvent({
+    eventId: ledgerEventId(v),
+    type: 'ledger_export',
+    tenantId: v.tenantId,
+    runId: v.runId,
+    status: v.status,
+    idempotencyKey: v.idempotencyKey,
+    contentHash: v.contentHash,
+    dsseDigest: v.dsseDigest,
+    export: { ...v.export },
+    source: { topic: v.source.topic, partition: v.source.partition, offset: v.source.offset },
+  });
+}
+
 export class DedupeProcessor implements Processor<ValidatedExport> {
   private context!: ProcessorContext;
   private runs!: KeyValueStore<RunState>;
@@ -67,19 +86,7 @@ export class DedupeProcessor implements Processor<ValidatedExport> {
     switch (decision.outcome) {
       case 'accepted': {
         this.runs.put(key, decision.next);
-        const event = sealLedgerEvent({
-          eventId: ledgerEventId(v),
-          type: 'ledger_export',
-          tenantId: v.tenantId,
-          runId: v.runId,
-          status: v.status,
-          idempotencyKey: v.idempotencyKey,
-          contentHash: v.contentHash,
-          dsseDigest: v.dsseDigest,
-          export: { ...v.export },
-          source: { topic: v.source.topic, partition: v.source.partition, offset: v.source.offset },
-        });
-        this.context.forward({ topic: this.options.topics.events, key, value: event });
+        this.context.forward({ topic: this.options.topics.events, key, value: ledgerEventOf(v) });
         this.context.recordOutcome('accepted');
         return;
       }
