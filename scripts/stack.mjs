@@ -637,6 +637,10 @@ async function startRegistry(log) {
     // Subjects registered by @kafkajs/confluent-schema-registry also get a per-subject BACKWARD
     // rule (PUT /config/<subject>), which Apicurio enforces with 409 on its own.
     '-Dregistry.rules.global.compatibility=BACKWARD',
+    // Schemas live as long as the broker's data, as Confluent's do in its _schemas topic: the
+    // topics hold schema ids, and an in-memory registry would hand the same ids to other schemas
+    // after a restart. Apicurio's default storage is H2 in memory; here it is an H2 file.
+    `-DREGISTRY_DATASOURCE_URL=jdbc:h2:file:${path.join(REGISTRY_DIR, 'data', 'registry')}`,
     '-jar', registryRunnerJar(),
   ]);
   await waitUntilAnswering('registry', pid, SCHEMA_REGISTRY_URL, registryAnswers);

@@ -3,10 +3,13 @@
 // aborted records from read_committed consumers, and a Confluent-compatible registry that
 // serves the wire format and refuses incompatible schemas.
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { kafkaBrokers, schemaRegistryUrl } from '../support/env.js';
+import { repoRoot } from '../support/processes.js';
 
 // Unique per run: the broker and registry outlive test runs.
 const runPrefix = `stack-test-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`;
@@ -243,4 +246,27 @@ describe.skipIf(process.env.LEDGER_STACK_NO_REGISTRY === '1')('local stack: sche
     expect((await registerDirectly(v1)).status).toBe(200);
     expect((await registerDirectly(v3Incompatible)).status).toBe(409);
   });
+
+  // Topics hold schema ids; a registry that forgot them on restart would hand them to other
+  // schemas, and old records would decode as something else (or not at all).
+  const ownRegistry = (process.env.KAFKA_BROKERS ?? '').trim() === '' && (process.env.SCHEMA_REGISTRY_URL ?? '').trim() === '';
+  it.runIf(ownRegistry)('keeps every schema id across a restart of the local stack', async () => {
+    const registry = new SchemaRegistry({ host: schemaRegistryUrl() });
+    const subject = `${runPrefix}-durable-value`;
+    const { id } = await registry.register({ type: SchemaType.AVRO, schema: v1 }, { subject });
+    const encoded = await registry.encode(id, { findingId: 'F-3', count: 3 });
+
+    const stack = (await import(pathToFileURL(join(repoRoot, 'scripts', 'stack.mjs')).href)) as {
+      up(options: { registry: boolean; log?: (line: string) => void }): Promise<unknown>;
+      down(options: { components: string[]; log?: (line: string) => void }): Promise<unknown>;
+    };
+    const log = (line: string) => process.stderr.write(`stack-test: ${line}\n`);
+    await stack.down({ components: ['registry'], log });
+    await stack.up({ registry: true, log });
+
+    const afterRestart = new SchemaRegistry({ host: schemaRegistryUrl() });
+    expect({ ...(await afterRestart.decode(encoded)) }).toEqual({ findingId: 'F-3', count: 3 });
+    const latest = (await (await fetch(`${schemaRegistryUrl()}/subjects/${encodeURIComponent(subject)}/versions/latest`)).json()) as { id: number };
+    expect(latest.id).toBe(id);
+  }, 180_000);
 });
