@@ -37,6 +37,7 @@ export interface LedgerConfig {
   readonly merkleBatchSize: number;
   readonly merkleBatchMaxWaitMs: number;
   readonly fetchMaxWaitMs: number;
+  readonly shutdownTimeoutSeconds: number;
 }
 
 /** Every setting: its environment variable, default and meaning (also rendered in the README). */
@@ -63,6 +64,7 @@ export const SETTINGS = [
   ['LEDGER_MERKLE_BATCH_SIZE', '256', 'leaves per sealed Merkle batch'],
   ['LEDGER_MERKLE_BATCH_MAX_WAIT_MS', '1000', 'wall time after which an open batch seals'],
   ['LEDGER_FETCH_MAX_WAIT_MS', '50', 'longest a fetch waits for new records (each of the four stages adds up to this to the latency at low load)'],
+  ['LEDGER_SHUTDOWN_TIMEOUT_SECONDS', '30', 'longest a graceful stop (SIGTERM) may take before the process exits with status 1 anyway'],
 ] as const;
 
 type SettingName = (typeof SETTINGS)[number][0];
@@ -95,6 +97,7 @@ export function loadConfig(env: ConfigSource = process.env, overrides: ConfigSou
     merkleBatchSize: parseInteger('LEDGER_MERKLE_BATCH_SIZE', read('LEDGER_MERKLE_BATCH_SIZE'), 1, 1 << 20),
     merkleBatchMaxWaitMs: parseInteger('LEDGER_MERKLE_BATCH_MAX_WAIT_MS', read('LEDGER_MERKLE_BATCH_MAX_WAIT_MS'), 1, 3_600_000),
     fetchMaxWaitMs: parseInteger('LEDGER_FETCH_MAX_WAIT_MS', read('LEDGER_FETCH_MAX_WAIT_MS'), 0, 60_000),
+    shutdownTimeoutSeconds: parseInteger('LEDGER_SHUTDOWN_TIMEOUT_SECONDS', read('LEDGER_SHUTDOWN_TIMEOUT_SECONDS'), 1, 3_600),
   };
 }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../config.js';
 import { createKafka, jsonLineLogger } from '../runtime/kafka/client.js';
 import { readRanges } from '../runtime/kafka/read-range.js';
+import { listTopicNames } from '../runtime/kafka/topics.js';
 import { TOPIC_RECORDS, TOPICS } from '../topology.js';
 import { parseFlags, requiredFlag } from './args.js';
 import { UsageError } from './errors.js';
@@ -24,7 +25,7 @@ export async function dumpCommand(argv: readonly string[], out: NodeJS.WritableS
   const kafka = createKafka(config.kafka, jsonLineLogger('dump'));
   const admin = kafka.admin();
   await admin.connect();
-  const existing = new Set(await admin.listTopics());
+  const existing = new Set(await listTopicNames(admin));
   const ranges = [];
   for (const topic of topics.filter((t) => existing.has(t))) {
     for (const o of await admin.fetchTopicOffsets(topic)) ranges.push({ topic, partition: o.partition, from: Number(o.low), to: Number(o.high) });

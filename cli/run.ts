@@ -64,10 +64,27 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     process.once('SIGINT', resolve);
   });
   logger.info('stopping');
-  await driver.stop();
-  await pipeline.close();
-  await new Promise((r) => server.close(r));
+  // A stop that hangs (KafkaJS waiting on a broker that is away, say) must not keep the process
+  // forever: after the deadline it exits 1; each task's next owner fences it and aborts what it
+  // left open, so nothing is lost, only the clean close.
+  const deadline = config.shutdownTimeoutSeconds * 1000;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), deadline)));
+  const stopped = (async () => {
+    await driver.stop();
+    await pipeline.close();
+    await new Promise((r) => server.close(r));
+    return 'stopped' as const;
+  })();
+  const outcome = await Promise.race([stopped, expired]);
+  clearTimeout(timer);
+  if (outcome === 'expired') throw new ShutdownTimeoutError(`graceful stop did not finish within ${config.shutdownTimeoutSeconds} s (LEDGER_SHUTDOWN_TIMEOUT_SECONDS); exiting`);
+  logger.info('stopped');
   return 0;
+}
+
+class ShutdownTimeoutError extends Error {
+  readonly code = 'SHUTDOWN_TIMEOUT' as const;
 }
 
 function parseProcessors(value: string | undefined): string[] {

@@ -3,7 +3,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, TopicOffsets }
 import { CoPartitionedAssigner } from './assigner.js';
 import { commitUnitOfWork } from './commit.js';
 import { restoreStores } from './recovery.js';
-import { ensureTopics } from './topics.js';
+import { BrokerUnavailableError, ensureTopics } from './topics.js';
 import type { TopicSerde } from '../serde.js';
 import { Task, type RawInput, type UnitOfWork } from '../task.js';
 import { allTopics, changelogTopicName, checkTopology, type ProcessorSpec, type Topology } from '../topology-types.js';
@@ -44,9 +44,10 @@ export interface KafkaDriverOptions {
 const DEFAULT_BROKER_WAIT_MS = 120_000;
 
 /** KafkaJS errors that mean "the broker is not answering" (as opposed to a refusal). */
-function isConnectionFailure(error: unknown): boolean {
+export function isConnectionFailure(error: unknown): boolean {
   let e: unknown = error;
   for (let depth = 0; depth < 5 && e instanceof Error; depth++, e = (e as { originalError?: unknown }).originalError ?? e.cause) {
+    if (e instanceof BrokerUnavailableError) return true;
     if (['KafkaJSConnectionError', 'KafkaJSRequestTimeoutError', 'KafkaJSBrokerNotFound', 'KafkaJSConnectionClosedError'].includes(e.name)) return true;
     if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|not host this topic-partition|coordinator is (not available|loading)/i.test(e.message)) return true;
   }
@@ -158,7 +159,7 @@ export class KafkaDriver implements HostedStores {
 }
 
 class ProcessorRunner {
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
   private readonly groupId: string;
   private readonly slots = new Map<number, TaskSlot>();
   private punctuationTimer: NodeJS.Timeout | null = null;
@@ -166,6 +167,10 @@ class ProcessorRunner {
   /** Partitions of the latest assignment (updated before tasks open or close). */
   private assigned = new Set<number>();
   private joined = false;
+  /** Serialises assignment changes and consumer replacement: a store is never opened twice. */
+  private readonly membership = new Mutex();
+  /** Consumers replaced since the group last gave this instance an assignment (for back-off). */
+  private replacements = 0;
 
   constructor(
     private readonly options: KafkaDriverOptions,
@@ -174,23 +179,40 @@ class ProcessorRunner {
     private readonly committed: CommittedWrites,
   ) {
     this.groupId = `${options.topology.appId}-${spec.name}`;
-    this.consumer = options.kafka.consumer({
+    this.consumer = this.newConsumer();
+  }
+
+  private newConsumer(): Consumer {
+    const consumer = this.options.kafka.consumer({
       groupId: this.groupId,
       partitionAssigners: [CoPartitionedAssigner],
       readUncommitted: false,
-      maxWaitTimeInMs: options.maxWaitTimeInMs ?? 50,
-      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+      maxWaitTimeInMs: this.options.maxWaitTimeInMs ?? 50,
+      sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: 30_000,
       heartbeatInterval: 1_000,
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (consumer !== this.consumer) return;
       this.joined = true;
+      this.replacements = 0;
       const assigned = new Set<number>(Object.values(payload.memberAssignment).flat());
       this.assigned = assigned;
-      void this.onAssignment(assigned).catch((error: unknown) =>
-        this.options.logger.error('task assignment failed', { processor: this.spec.name, error: describe(error) }),
-      );
+      this.options.logger.info('partitions assigned', { processor: this.spec.name, partitions: [...assigned].sort((a, b) => a - b) });
+      void this.membership
+        .run(() => this.onAssignment(assigned))
+        .catch((error: unknown) => this.options.logger.error('task assignment failed', { processor: this.spec.name, error: describe(error) }));
     });
+    // KafkaJS restarts its consumer after a retriable crash, but gives up for good on the others
+    // (e.g. UNKNOWN_MEMBER_ID in a SyncGroup after a broker restart), which would leave this
+    // process alive and consuming nothing. Kafka Streams replaces a dead stream thread; so do we.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (consumer !== this.consumer || this.stopping || payload.restart) return;
+      void this.membership
+        .run(() => this.replaceConsumer(payload.error))
+        .catch((error: unknown) => this.options.logger.error('consumer replacement failed', { processor: this.spec.name, error: describe(error) }));
+    });
+    return consumer;
   }
 
   isReady(): boolean {
@@ -204,6 +226,12 @@ class ProcessorRunner {
 
   /** Connects and joins the group; safe to call again after a failed attempt. */
   async start(): Promise<void> {
+    await this.runConsumer();
+    const tick = this.options.punctuationTickMs ?? 100;
+    this.punctuationTimer ??= setInterval(() => void this.punctuateDue(), tick);
+  }
+
+  private async runConsumer(): Promise<void> {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.spec.inputs], fromBeginning: true });
     await this.consumer.run({
@@ -212,16 +240,51 @@ class ProcessorRunner {
       partitionsConsumedConcurrently: 4,
       eachBatch: (payload) => this.onBatch(payload),
     });
-    const tick = this.options.punctuationTickMs ?? 100;
-    this.punctuationTimer = setInterval(() => void this.punctuateDue(), tick);
   }
 
+  /**
+   * The dead consumer has left the group, so its partitions may be processed elsewhere before
+   * they come back: every task closes, and reopens from its changelog on the next assignment.
+   */
+  private async replaceConsumer(cause: Error): Promise<void> {
+    this.replacements++;
+    this.options.logger.error('consumer stopped after an error KafkaJS does not retry; replacing it', { processor: this.spec.name, error: describe(cause), replacements: this.replacements });
+    this.joined = false;
+    this.assigned = new Set();
+    for (const partition of [...this.slots.keys()]) await this.closeTask(partition);
+    await this.consumer.disconnect().catch(() => undefined);
+    // A cause that persists (say, a foreign member holding the group) fails each new consumer's
+    // join at once: back off between replacements until one is given an assignment.
+    await sleep(Math.min(RETRY_BACKOFF_MS * 2 ** (this.replacements - 1), MAX_RETRY_BACKOFF_MS));
+    for (let attempt = 1; !this.stopping; attempt++) {
+      this.consumer = this.newConsumer();
+      try {
+        await this.runConsumer();
+        this.options.logger.info('consumer replaced', { processor: this.spec.name, attempts: attempt });
+        return;
+      } catch (error) {
+        this.options.logger.warn('cannot start the replacement consumer yet; retrying', { processor: this.spec.name, attempt, error: describe(error) });
+        await this.consumer.disconnect().catch(() => undefined);
+        await sleep(Math.min(RETRY_BACKOFF_MS * attempt, MAX_RETRY_BACKOFF_MS));
+      }
+    }
+  }
+
+  /** Each step is logged as it starts, so a stop that does not finish says where it is. */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.punctuationTimer) clearInterval(this.punctuationTimer);
-    await this.consumer.stop();
-    await this.consumer.disconnect();
-    for (const partition of [...this.slots.keys()]) await this.closeTask(partition);
+    const began = Date.now();
+    const step = (name: string) => this.options.logger.info('stopping processor', { processor: this.spec.name, step: name, afterMs: Date.now() - began });
+    step('waiting for an assignment change in progress');
+    await this.membership.run(async () => {
+      step('stopping the consumer (finishes the batch in flight)');
+      await this.consumer.stop();
+      await this.consumer.disconnect();
+      step('closing tasks');
+      for (const partition of [...this.slots.keys()]) await this.closeTask(partition);
+      step('stopped');
+    });
   }
 
   private async onAssignment(assigned: ReadonlySet<number>): Promise<void> {
@@ -229,18 +292,36 @@ class ProcessorRunner {
       if (!assigned.has(partition)) await this.closeTask(partition);
     }
     const added = [...assigned].filter((p) => !this.slots.has(p));
-    if (added.length === 0) return;
     for (const partition of added) {
       const slot: TaskSlot = { partition, lock: new Mutex(), status: 'restoring', task: null, producer: null, ready: Promise.resolve() };
       this.slots.set(partition, slot);
       this.pause(partition);
     }
-    await Promise.all(added.map((p) => this.slots.get(p)?.lock.run(() => this.openTask(p))));
-    const opened = added.map((p) => this.slots.get(p)).filter((s): s is TaskSlot => !!s && s.task !== null && s.status === 'restoring');
+    // Opening needs the broker (fencing, restore, committed offsets); if it is away, the tasks
+    // stay paused and opening is retried — never left half-open until the next rebalance.
+    let pending = added.map((p) => this.slots.get(p)).filter((s): s is TaskSlot => s !== undefined);
+    for (let attempt = 1; ; attempt++) {
+      pending = pending.filter((slot) => this.slots.get(slot.partition) === slot && this.assigned.has(slot.partition) && !this.stopping);
+      if (pending.length === 0) return;
+      try {
+        await Promise.all(pending.map((slot) => slot.lock.run(() => this.openTask(slot.partition))));
+        await this.restore(pending);
+        for (const slot of pending) await slot.lock.run(() => this.resumeRestored(slot));
+        return;
+      } catch (error) {
+        this.options.logger.warn('cannot open assigned tasks yet; retrying', { processor: this.spec.name, partitions: pending.map((s) => s.partition), attempt, error: describe(error) });
+        for (const slot of pending) await slot.lock.run(() => this.releaseTask(slot));
+        await sleep(Math.min(RETRY_BACKOFF_MS * attempt, MAX_RETRY_BACKOFF_MS));
+      }
+    }
+  }
+
+  /** Brings the slots' stores up to the end of their changelogs (recovery.ts). */
+  private async restore(slots: readonly TaskSlot[]): Promise<void> {
     const reports = await restoreStores(
       this.options.kafka,
       this.admin,
-      opened.flatMap((slot) =>
+      slots.flatMap((slot) =>
         (slot.task as Task).storeNames().map((store) => ({
           topic: changelogTopicName(this.options.topology.appId, store),
           partition: slot.partition,
@@ -251,15 +332,15 @@ class ProcessorRunner {
     for (const r of reports.filter((r) => r.records > 0)) {
       this.options.logger.info('restored store from changelog', { processor: this.spec.name, ...r });
     }
-    for (const slot of opened) {
-      await slot.lock.run(async () => {
-        if (slot.status !== 'restoring' || !slot.task) return;
-        await slot.task.init();
-        await this.seekToCommitted(slot.partition);
-        slot.status = 'ready';
-        this.resume(slot.partition);
-      });
-    }
+  }
+
+  /** Last step of opening a task (caller holds its lock): from the committed offsets on. */
+  private async resumeRestored(slot: TaskSlot): Promise<void> {
+    if (slot.status !== 'restoring' || !slot.task) return;
+    await slot.task.init();
+    await this.seekToCommitted(slot.partition);
+    slot.status = 'ready';
+    this.resume(slot.partition);
   }
 
   /** Opens stores and fences the previous owner of this task's transactional id. */
@@ -314,11 +395,16 @@ class ProcessorRunner {
     this.slots.delete(partition);
     await slot.lock.run(async () => {
       slot.status = 'closed';
-      await slot.producer?.disconnect().catch(() => undefined);
-      await slot.task?.close().catch(() => undefined);
-      slot.producer = null;
-      slot.task = null;
+      await this.releaseTask(slot);
     });
+  }
+
+  /** Closes a task's producer and stores (caller holds its lock). */
+  private async releaseTask(slot: TaskSlot): Promise<void> {
+    await slot.producer?.disconnect().catch(() => undefined);
+    await slot.task?.close().catch(() => undefined);
+    slot.producer = null;
+    slot.task = null;
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isStale, isRunning }: EachBatchPayload): Promise<void> {
@@ -349,7 +435,7 @@ class ProcessorRunner {
         resolveOffset(batch.lastOffset());
         this.options.metrics?.consumerLag(this.groupId, batch.topic, batch.partition, Number(batch.offsetLag()));
       } catch (error) {
-        await this.recoverFromFailedCommit(slot, { topic: batch.topic, offset: Number(batch.firstOffset() ?? records[0]?.offset ?? 0) }, error);
+        await this.recoverTask(slot, error);
       }
     });
     await heartbeat().catch(() => undefined);
@@ -361,33 +447,38 @@ class ProcessorRunner {
   }
 
   /**
-   * After an aborted transaction the producer's state machine may be stuck (KAFKA-NOTES 2):
-   * recreate and re-fence it, and move the consumer back so nothing is skipped (batches fetched
-   * before the seek are stale and dropped). While the broker is away this keeps trying; once the
-   * group has given the partition to another member it stops — re-fencing then would fence the
-   * new owner — and closes the task.
+   * After a failed commit nothing local can be trusted: the transaction may have committed after
+   * all (a lost EndTxn response during a broker restart), or another member may own the task
+   * now and have moved its changelog and offsets on. So the task is reopened the way an
+   * assignment opens it — fence, restore from the changelog, seek to the committed offsets —
+   * which is right in every case (Kafka Streams closes such a task dirty and revives it). While
+   * the broker is away this keeps trying; once the group has given the partition to another
+   * member it stops — fencing then would fence the new owner — and closes the task.
+   * The caller holds the slot's lock.
    */
-  private async recoverFromFailedCommit(slot: TaskSlot, rewind: { topic: string; offset: number } | null, error: unknown): Promise<void> {
+  private async recoverTask(slot: TaskSlot, error: unknown): Promise<void> {
     const task = `${this.spec.name}-${slot.partition}`;
-    this.options.logger.warn('transaction aborted; retrying the batch', { task, error: describe(error) });
-    await slot.producer?.disconnect().catch(() => undefined);
-    slot.producer = null;
+    this.options.logger.warn('transaction failed; reopening the task from its changelog and committed offsets', { task, error: describe(error) });
+    slot.status = 'restoring';
+    this.pause(slot.partition);
+    await this.releaseTask(slot);
     for (let attempt = 1; ; attempt++) {
-      await new Promise((r) => setTimeout(r, Math.min(RETRY_BACKOFF_MS * attempt, MAX_RETRY_BACKOFF_MS)));
-      if (this.stopping || slot.status !== 'ready') return;
+      await sleep(Math.min(RETRY_BACKOFF_MS * attempt, MAX_RETRY_BACKOFF_MS));
+      if (this.stopping || this.slots.get(slot.partition) !== slot) return;
       if (!this.assigned.has(slot.partition)) {
         this.options.logger.info('task moved to another member while recovering; closing it', { task });
-        slot.status = 'closed';
         void this.closeTask(slot.partition);
         return;
       }
       try {
-        slot.producer = await this.fencedProducer(slot.partition);
-        if (rewind) this.consumer.seek({ topic: rewind.topic, partition: slot.partition, offset: String(rewind.offset) });
-        if (attempt > 1) this.options.logger.info('task producer re-fenced; resuming', { task, attempts: attempt });
+        await this.openTask(slot.partition);
+        await this.restore([slot]);
+        await this.resumeRestored(slot);
+        this.options.logger.info('task reopened; resuming', { task, attempts: attempt });
         return;
-      } catch (fenceError) {
-        this.options.logger.warn('cannot re-fence the task producer yet; retrying', { task, attempt, error: describe(fenceError) });
+      } catch (reopenError) {
+        await this.releaseTask(slot);
+        this.options.logger.warn('cannot reopen the task yet; retrying', { task, attempt, error: describe(reopenError) });
       }
     }
   }
@@ -404,23 +495,34 @@ class ProcessorRunner {
           try {
             await this.commit(slot, work, []);
           } catch (error) {
-            // Punctuators recompute from committed state, so the next tick redoes the work.
-            await this.recoverFromFailedCommit(slot, null, error);
+            await this.recoverTask(slot, error);
           }
         })
         .catch((error: unknown) => this.options.logger.warn('punctuation failed; it runs again', { task: `${this.spec.name}-${slot.partition}`, error: describe(error) }));
     }
   }
 
+  // Pausing or resuming a consumer that is being replaced throws in KafkaJS; its successor starts
+  // with nothing paused and every task closed, so there is nothing to do then.
   private pause(partition: number, onlyTopic?: string): void {
     const topics = onlyTopic ? [onlyTopic] : this.spec.inputs;
-    this.consumer.pause(topics.map((topic) => ({ topic, partitions: [partition] })));
+    try {
+      this.consumer.pause(topics.map((topic) => ({ topic, partitions: [partition] })));
+    } catch {
+      /* see above */
+    }
   }
 
   private resume(partition: number): void {
-    this.consumer.resume(this.spec.inputs.map((topic) => ({ topic, partitions: [partition] })));
+    try {
+      this.consumer.resume(this.spec.inputs.map((topic) => ({ topic, partitions: [partition] })));
+    } catch {
+      /* see above */
+    }
   }
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function normaliseHeaders(headers: Record<string, unknown> | undefined): Headers {
   const result: Record<string, string> = {};

@@ -8,6 +8,25 @@ export class TopicSetupError extends Error {
   readonly code = 'TOPIC_SETUP' as const;
 }
 
+/** No broker answered a metadata request (a restart, an election): worth waiting for. */
+export class BrokerUnavailableError extends Error {
+  override readonly name = 'BrokerUnavailableError';
+}
+
+/**
+ * The topic names the cluster knows. KafkaJS's listTopics dereferences a null metadata response
+ * when no broker answered (it swallows each broker's error), which surfaces as a TypeError
+ * during a broker restart; that is reported as what it is.
+ */
+export async function listTopicNames(admin: Admin): Promise<string[]> {
+  try {
+    return await admin.listTopics();
+  } catch (error) {
+    if (error instanceof TypeError) throw new BrokerUnavailableError('no broker answered the metadata request', { cause: error });
+    throw error;
+  }
+}
+
 /**
  * Creates missing topics and leaves existing ones alone (idempotent, like Kafka Streams'
  * internal topic manager). An existing topic with another partition count is an error: the
@@ -21,7 +40,7 @@ export interface ConfigDrift {
 }
 
 export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], defaultReplication = 1): Promise<ConfigDrift[]> {
-  const existing = new Set(await admin.listTopics());
+  const existing = new Set(await listTopicNames(admin));
   const missing: ITopicConfig[] = specs
     .filter((t) => !existing.has(t.name))
     .map((t) => ({

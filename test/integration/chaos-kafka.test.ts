@@ -41,6 +41,8 @@ const INPUTS: Readonly<Record<ProcessorName, readonly string[]>> = {
   projector: [TOPICS.events, TOPICS.merkleRoots, TOPICS.airgapBundles],
 };
 const EXPORTS = 20_000;
+/** How long the pipeline may take to drain after the last export (a deadline, not a performance bound). */
+const WAIT_MS = 480_000;
 const KILLS_PER_PROCESSOR = 3;
 const BATCH_SIZE = 64;
 const kafka = new Kafka({ clientId: run, brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
@@ -58,10 +60,18 @@ interface StackApi {
 
 let dir: string;
 let admin: Admin;
+/** Every instance's stderr, kept under out/ (git-ignored) for a post-mortem. */
+const logDir = join(repoRoot, 'out', 'chaos', run);
+interface Instance {
+  readonly worker: Worker;
+  readonly metricsPort: number;
+}
+const live = new Map<string, Instance>();
 const workers: Array<{ processor: ProcessorName; instance: number; worker: Worker }> = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'chaos-it-'));
+  await mkdir(logDir, { recursive: true });
   admin = kafka.admin();
   await admin.connect();
   await ensurePipelineTopics(admin);
@@ -73,27 +83,65 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/** Records each of this run's groups has yet to commit, per input topic (for a stall's report). */
+async function groupLags(): Promise<string> {
+  const lags: string[] = [];
+  for (const processor of PROCESSORS) {
+    for (const topic of INPUTS[processor]) {
+      const [committed] = await admin.fetchOffsets({ groupId: `${run}-${processor}`, topics: [topic] });
+      const ends = await endOffsets(admin, topic);
+      const lag = (committed?.partitions ?? []).map((p) => (ends.get(p.partition) ?? 0) - Math.max(Number(p.offset), 0));
+      lags.push(`${processor}@${topic}=[${lag.join(',')}]`);
+    }
+  }
+  return lags.join(' ');
+}
+
 type Coordinates = `${number}:${number}`;
 const at = (partition: number, offset: number): Coordinates => `${partition}:${offset}`;
 
-/** Committed records of every partition of `topic` from `from` (per partition) on, decoded when Avro. */
-async function readTopic(topic: string, from: ReadonlyMap<number, number>, record?: string) {
-  const out: Array<{ partition: number; offset: number; key: string | null; raw: Buffer | null; value: Record<string, unknown> | null }> = [];
-  for (const [partition, start] of from) {
-    for (const r of kcatRead(topic, partition, start)) {
-      const value = record && r.value ? (codec.catalog.toPlainJson(record, await codec.decode(topic, r.value)) as Record<string, unknown>) : null;
-      out.push({ partition, offset: r.offset, key: r.key, raw: r.value, value });
-    }
+type TopicRecord = { partition: number; offset: number; key: string | null; raw: Buffer | null; value: Record<string, unknown> | null };
+
+/**
+ * The committed records of every partition of `topic` from `from` (per partition) on, decoded when
+ * Avro; each poll reads only what arrived since the last one (the wait below polls for minutes on
+ * two shared cores, so re-reading everything each time would compete with the pipeline it waits for).
+ */
+class TopicTail {
+  readonly records: TopicRecord[] = [];
+  private readonly next: Map<number, number>;
+  constructor(
+    private readonly topic: string,
+    from: ReadonlyMap<number, number>,
+    private readonly record?: string,
+  ) {
+    this.next = new Map(from);
   }
-  return out;
+  async poll(): Promise<TopicRecord[]> {
+    for (const [partition, start] of this.next) {
+      const read = kcatRead(this.topic, partition, start);
+      for (const r of read) {
+        const value = this.record && r.value ? (codec.catalog.toPlainJson(this.record, await codec.decode(this.topic, r.value)) as Record<string, unknown>) : null;
+        this.records.push({ partition, offset: r.offset, key: r.key, raw: r.value, value });
+      }
+      if (read.length > 0) this.next.set(partition, (read.at(-1)?.offset ?? start) + 1);
+    }
+    return this.records;
+  }
 }
+
+const readTopic = (topic: string, from: ReadonlyMap<number, number>, record?: string): Promise<TopicRecord[]> => new TopicTail(topic, from, record).poll();
 
 describe('the whole pipeline under kill -9 and a broker restart', () => {
   it('accounts for every input exactly once, verifies, and projects what an offline replay projects', async (context) => {
-    context.onTestFailed(() => {
-      for (const { processor, instance, worker } of workers.slice(-8)) {
-        process.stderr.write(`--- ${processor}#${instance} log, last 20 lines\n${worker.logs.slice(-20).map((l) => JSON.stringify(l)).join('\n')}\n`);
+    // A post-mortem: the instances alive at the end, their last words, and where every log is.
+    context.onTestFailed(async () => {
+      for (const [name, worker] of live) {
+        const ready = await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`).then((r) => r.text(), (e: unknown) => String(e));
+        const last = worker.worker.logs.slice(-12).map((l) => JSON.stringify(l).slice(0, 400));
+        process.stderr.write(`--- ${name} (pid ${worker.worker.child.pid}, exit ${worker.worker.child.exitCode}, readyz ${ready}), last lines:\n${last.join('\n')}\n`);
       }
+      process.stderr.write(`chaos: every instance's log is in ${logDir}\n`);
     });
     const paths = { keyring: join(dir, 'keyring.json'), signingKey: join(dir, 'signer.pem'), signerKeyring: join(dir, 'signer-keyring.json'), dump: join(dir, 'dump'), audited: join(dir, 'audited'), replayIn: join(dir, 'replay-input.ndjson'), replayOut: join(dir, 'replay') };
     await writeFile(paths.keyring, JSON.stringify(keyringDocument(keys)));
@@ -103,7 +151,7 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
     const start = new Map<string, Map<number, number>>();
     for (const topic of Object.values(TOPICS)) start.set(topic, await endOffsets(admin, topic));
 
-    const env = async (processor: ProcessorName, instance: number): Promise<Record<string, string>> => ({
+    const env = async (processor: ProcessorName, instance: number, metricsPort: number): Promise<Record<string, string>> => ({
       ...registryEnv,
       KAFKA_BROKERS: kafkaBrokers().join(','),
       LEDGER_APP_ID: run,
@@ -113,14 +161,15 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
       LEDGER_SIGNING_KEY_ID: KEY_ID,
       LEDGER_MERKLE_BATCH_SIZE: String(BATCH_SIZE),
       LEDGER_MERKLE_BATCH_MAX_WAIT_MS: '500',
-      METRICS_PORT: String(await freePort()),
+      METRICS_PORT: String(metricsPort),
     });
-    const launch = async (processor: ProcessorName, instance: number): Promise<Worker> => {
-      const worker = startLedger(['run', '--processors', processor], await env(processor, instance));
+    const launch = async (processor: ProcessorName, instance: number): Promise<Instance> => {
+      const metricsPort = await freePort();
+      const logFile = join(logDir, `${processor}-${instance}-${workers.length}.log`);
+      const worker = startLedger(['run', '--processors', processor], await env(processor, instance, metricsPort), logFile);
       workers.push({ processor, instance, worker });
-      return worker;
+      return { worker, metricsPort };
     };
-    const live = new Map<string, Worker>();
     for (const processor of PROCESSORS) for (const instance of [0, 1]) live.set(`${processor}#${instance}`, await launch(processor, instance));
 
     // Steady load: exports in chunks, bundle imports spread among them; the producer rides out the broker restart.
@@ -164,7 +213,7 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
       await sleep(500 + random(2_500));
       const instance = random(2);
       const name = `${processor}#${instance}`;
-      await killHard(live.get(name) as Worker);
+      await killHard((live.get(name) as Instance).worker);
       live.set(name, await launch(processor, instance));
       if (k === Math.floor(schedule.length / 2) && ownBroker) {
         const stack = (await import(pathToFileURL(join(repoRoot, 'scripts', 'stack.mjs')).href)) as StackApi;
@@ -177,7 +226,10 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
     }
     await produceAll;
     await producer.disconnect();
-    for (const [name, worker] of live) if (worker.child.exitCode !== null) throw new Error(`${name} exited with ${worker.child.exitCode}`);
+    const exitedEarly = () => {
+      for (const [name, { worker }] of live) if (worker.child.exitCode !== null) throw new Error(`${name} exited with ${worker.child.exitCode}: ${JSON.stringify(worker.logs.at(-1))}`);
+    };
+    exitedEarly();
 
     // The inputs are what the input topics hold after this run's start offsets.
     const inputs = await readTopic(TOPICS.exportsCreated, start.get(TOPICS.exportsCreated) as Map<number, number>);
@@ -191,11 +243,18 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
     let events: Awaited<ReturnType<typeof readTopic>> = [];
     let roots: Awaited<ReturnType<typeof readTopic>> = [];
     const decided = new Map<Coordinates, number>();
-    await waitFor('every input decided and every event sealed', async () => {
-      for (const [name, worker] of live) if (worker.child.exitCode !== null) throw new Error(`${name} exited with ${worker.child.exitCode}`);
-      events = await readTopic(TOPICS.events, start.get(TOPICS.events) as Map<number, number>, 'LedgerEvent');
-      const duplicates = await readTopic(TOPICS.duplicates, start.get(TOPICS.duplicates) as Map<number, number>, 'Duplicate');
-      const rejected = await readTopic(TOPICS.rejected, start.get(TOPICS.rejected) as Map<number, number>, 'Rejection');
+    const tails = {
+      events: new TopicTail(TOPICS.events, start.get(TOPICS.events) as Map<number, number>, 'LedgerEvent'),
+      duplicates: new TopicTail(TOPICS.duplicates, start.get(TOPICS.duplicates) as Map<number, number>, 'Duplicate'),
+      rejected: new TopicTail(TOPICS.rejected, start.get(TOPICS.rejected) as Map<number, number>, 'Rejection'),
+      roots: new TopicTail(TOPICS.merkleRoots, start.get(TOPICS.merkleRoots) as Map<number, number>, 'MerkleRoot'),
+    };
+    let progress = '';
+    const settled = async (): Promise<boolean> => {
+      exitedEarly();
+      events = await tails.events.poll();
+      const duplicates = await tails.duplicates.poll();
+      const rejected = await tails.rejected.poll();
       outcomes = [...events.map((r) => ({ topic: TOPICS.events, key: r.key, value: r.value ?? {} })), ...duplicates.map((r) => ({ topic: TOPICS.duplicates, key: r.key, value: r.value ?? {} })), ...rejected.map((r) => ({ topic: TOPICS.rejected, key: r.key, value: r.value ?? {} }))];
       decided.clear();
       for (const o of outcomes) {
@@ -203,10 +262,26 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
         if (source.topic !== TOPICS.exportsCreated) continue;
         decided.set(at(source.partition, source.offset), (decided.get(at(source.partition, source.offset)) ?? 0) + 1);
       }
-      roots = (await readTopic(TOPICS.merkleRoots, start.get(TOPICS.merkleRoots) as Map<number, number>, 'MerkleRoot')).filter((r) => r.value?.keyId === KEY_ID);
+      roots = (await tails.roots.poll()).filter((r) => r.value?.keyId === KEY_ID);
       const sealed = new Set(roots.flatMap((r) => r.value?.leaves as string[]));
-      return [...inputSet].every((c) => decided.has(c)) && events.every((e) => sealed.has(String(e.value?.eventHash)));
-    }, 600_000);
+      const undecided = [...inputSet].filter((c) => !decided.has(c)).length;
+      const unsealed = events.filter((e) => !sealed.has(String(e.value?.eventHash))).length;
+      progress = `${inputSet.size - undecided}/${inputSet.size} inputs decided, ${events.length - unsealed}/${events.length} events sealed`;
+      return undecided === 0 && unsealed === 0;
+    };
+    // Polled every 2 s (each poll runs kcat and decodes what is new); progress every 30 s, and on
+    // a timeout what is missing and each group's lag, so a stall names its stage.
+    const waitStarted = Date.now();
+    for (let lastReport = Date.now(); !(await settled()); await sleep(2_000)) {
+      if (Date.now() - waitStarted > WAIT_MS) {
+        throw new Error(`timed out after ${WAIT_MS / 1000} s waiting for every input decided and every event sealed: ${progress}; lag by group: ${await groupLags()}`);
+      }
+      if (Date.now() - lastReport > 30_000) {
+        process.stderr.write(`chaos: ${progress} (${Math.round((Date.now() - waitStarted) / 1000)} s after the last export)\n`);
+        lastReport = Date.now();
+      }
+    }
+    process.stderr.write(`chaos: ${progress} ${Math.round((Date.now() - waitStarted) / 1000)} s after the last export\n`);
 
     // Exactly once: one outcome per input, none for anything else; no eventId twice.
     const twice = [...decided].filter(([, n]) => n > 1);
@@ -247,8 +322,9 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
     const mine = (key: string | null) => TENANTS.some((t) => key?.startsWith(`${t}/`));
     let timeline = new Map<string, Record<string, unknown>>();
     const expectedTimeline = await replayed(TOPICS.timeline);
+    const timelineTail = new TopicTail(TOPICS.timeline, start.get(TOPICS.timeline) as Map<number, number>, 'TimelineEntry');
     await waitFor('every run anchored on ledger.timeline', async () => {
-      timeline = new Map((await readTopic(TOPICS.timeline, start.get(TOPICS.timeline) as Map<number, number>, 'TimelineEntry')).filter((r) => mine(r.key)).map((r) => [String(r.key), r.value ?? {}]));
+      timeline = new Map((await timelineTail.poll()).filter((r) => mine(r.key)).map((r) => [String(r.key), r.value ?? {}]));
       return [...expectedTimeline.keys()].every((k) => timeline.get(k)?.merkleRoot);
     }, 180_000);
     expect([...timeline.keys()].sort()).toEqual([...expectedTimeline.keys()].sort());
@@ -262,11 +338,11 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
     expect(airgap).toEqual(await replayed(TOPICS.airgapTimeline));
 
     // Graceful stop: every instance finishes its transaction and exits 0 on SIGTERM.
-    for (const [name, worker] of live) expect(await stopGracefully(worker), name).toBe(0);
+    for (const [name, { worker }] of live) expect(await stopGracefully(worker), name).toBe(0);
     process.stderr.write(
       `chaos-kafka: ${inputs.length} exports (${produced} planned) and ${bundleInputs.length} bundle imports; ${schedule.length} kill -9 over 8 instances, broker restarted: ${brokerRestarted}; ` +
         `outcomes: ${events.length} events, ${outcomes.filter((o) => o.topic === TOPICS.duplicates).length} duplicates, rejected ${JSON.stringify(Object.fromEntries(rejectedByCode))}; ` +
         `${roots.length} batches verified; ${timeline.size} timeline entries and ${airgap.size} air-gap impacts equal to the replay\n`,
     );
-  });
+  }, 900_000);
 });

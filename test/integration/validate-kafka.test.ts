@@ -13,7 +13,7 @@ import { exportBody, exportStream, generateDemoKeys, keyringDocument, signedExpo
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers } from '../support/env.js';
 import { freePort, sleep, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
-import { ensurePipelineTopics } from '../support/topics.js';
+import { endOffsets as topicEndOffsets, ensurePipelineTopics } from '../support/topics.js';
 
 // `ledger run --processors validate` as a child process on the real broker, fed by an
 // independent producer (kcat), checked by reading both output topics read_committed: every
@@ -41,9 +41,7 @@ type Offsets = Map<string, Map<number, number>>;
 
 async function endOffsets(topics: readonly string[]): Promise<Offsets> {
   const result: Offsets = new Map();
-  for (const topic of topics) {
-    result.set(topic, new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)])));
-  }
+  for (const topic of topics) result.set(topic, await topicEndOffsets(admin, topic));
   return result;
 }
 

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 
@@ -11,8 +12,12 @@ export interface Worker {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts a compiled entry point of the project (under dist/) as a child process, with optional command-line arguments. */
-export function startWorker(entry: string, env: Record<string, string>, args: readonly string[] = []): Worker {
+/**
+ * Starts a compiled entry point of the project (under dist/) as a child process, with optional
+ * command-line arguments; `logFile`, when given, receives its stderr as written (kept for a
+ * post-mortem when a long test fails).
+ */
+export function startWorker(entry: string, env: Record<string, string>, args: readonly string[] = [], logFile?: string): Worker {
   const child = spawn(process.execPath, [`${repoRoot}dist/${entry}`, ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
@@ -21,6 +26,7 @@ export function startWorker(entry: string, env: Record<string, string>, args: re
   const logs: Array<Record<string, unknown>> = [];
   let partial = '';
   child.stderr?.on('data', (chunk: Buffer) => {
+    if (logFile) appendFileSync(logFile, chunk);
     partial += chunk.toString('utf8');
     const lines = partial.split('\n');
     partial = lines.pop() ?? '';
@@ -58,7 +64,7 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
 }
 
 /** Starts the compiled `ledger` CLI with these arguments as a long-running child. */
-export const startLedger = (args: readonly string[], env: Record<string, string>): Worker => startWorker('cli/ledger.js', env, args);
+export const startLedger = (args: readonly string[], env: Record<string, string>, logFile?: string): Worker => startWorker('cli/ledger.js', env, args, logFile);
 
 /** Runs the compiled `ledger` CLI to completion. */
 export function runLedger(args: readonly string[], env: Record<string, string>): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {

@@ -13,9 +13,19 @@ export async function ensurePipelineTopics(admin: Admin): Promise<void> {
   await ensureTopics(admin, pipelineTopics(loadConfig({}, {}).partitions));
 }
 
-/** The end offset (high watermark) of every partition of a topic. */
+/**
+ * The end offset (high watermark) of every partition of a topic. KafkaJS does not retry
+ * ListOffsets on NOT_LEADER_OR_FOLLOWER, which a broker answers for a while after it (re)starts.
+ */
 export async function endOffsets(admin: Admin, topic: string): Promise<Map<number, number>> {
-  return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+    } catch (error) {
+      if (attempt >= 30 || !(error instanceof Error) || (error as { retriable?: boolean }).retriable !== true) throw error;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
 }
 
 /** The records of one partition from `from` on, read by librdkafka (kcat): committed ones only, unless told otherwise. */

@@ -1,0 +1,43 @@
+import type { Admin } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { isConnectionFailure } from '../../../runtime/kafka/driver.js';
+import { BrokerUnavailableError, listTopicNames } from '../../../runtime/kafka/topics.js';
+
+// KafkaJS's admin.listTopics() destructures a null metadata response when no broker answered
+// (seen during a broker restart); start-up must read that as "broker away, wait", not a crash.
+const adminWhoseListTopics = (behaviour: () => Promise<string[]>): Admin => ({ listTopics: behaviour }) as unknown as Admin;
+
+describe('listTopicNames', () => {
+  it('returns the names the cluster lists', async () => {
+    await expect(listTopicNames(adminWhoseListTopics(async () => ['a', 'b']))).resolves.toEqual(['a', 'b']);
+  });
+
+  it("reports KafkaJS's null-metadata TypeError as a broker that is away", async () => {
+    const kafkajsBug = async (): Promise<string[]> => {
+      const metadata = null as unknown as { topicMetadata: Array<{ topic: string }> };
+      const { topicMetadata } = metadata;
+      return topicMetadata.map((t) => t.topic);
+    };
+    const error = await listTopicNames(adminWhoseListTopics(kafkajsBug)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BrokerUnavailableError);
+    expect((error as Error).cause).toBeInstanceOf(TypeError);
+  });
+
+  it('passes other errors through unchanged', async () => {
+    const refusal = Object.assign(new Error('Topic authorization failed'), { name: 'KafkaJSProtocolError' });
+    await expect(listTopicNames(adminWhoseListTopics(async () => Promise.reject(refusal)))).rejects.toBe(refusal);
+  });
+});
+
+describe('isConnectionFailure (what start-up waits out)', () => {
+  it('counts a broker that did not answer, however deeply wrapped', () => {
+    expect(isConnectionFailure(new BrokerUnavailableError('no broker answered the metadata request'))).toBe(true);
+    expect(isConnectionFailure(Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', originalError: new BrokerUnavailableError('x') }))).toBe(true);
+    expect(isConnectionFailure(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:19092'))).toBe(true);
+  });
+
+  it('does not count refusals or our own bugs', () => {
+    expect(isConnectionFailure(Object.assign(new Error('Topic authorization failed'), { name: 'KafkaJSProtocolError' }))).toBe(false);
+    expect(isConnectionFailure(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(false);
+  });
+});
