@@ -67,6 +67,7 @@ interface Instance {
   readonly metricsPort: number;
 }
 const live = new Map<string, Instance>();
+let passed = false;
 const workers: Array<{ processor: ProcessorName; instance: number; worker: Worker }> = [];
 
 beforeAll(async () => {
@@ -81,6 +82,8 @@ afterAll(async () => {
   for (const { worker } of workers) if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
   await admin?.disconnect().catch(() => undefined);
   if (dir) await rm(dir, { recursive: true, force: true });
+  // The instances' logs are for a post-mortem: kept only when the test failed.
+  if (passed) await rm(logDir, { recursive: true, force: true });
 });
 
 /** Records each of this run's groups has yet to commit, per input topic (for a stall's report). */
@@ -339,6 +342,7 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
 
     // Graceful stop: every instance finishes its transaction and exits 0 on SIGTERM.
     for (const [name, { worker }] of live) expect(await stopGracefully(worker), name).toBe(0);
+    passed = true;
     process.stderr.write(
       `chaos-kafka: ${inputs.length} exports (${produced} planned) and ${bundleInputs.length} bundle imports; ${schedule.length} kill -9 over 8 instances, broker restarted: ${brokerRestarted}; ` +
         `outcomes: ${events.length} events, ${outcomes.filter((o) => o.topic === TOPICS.duplicates).length} duplicates, rejected ${JSON.stringify(Object.fromEntries(rejectedByCode))}; ` +
