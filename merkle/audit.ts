@@ -98,6 +98,9 @@ function auditPartition(partition: number, events: ReadonlyArray<DumpRecord<Ledg
     // Content first, signature last: each kind of tampering gets its own message.
     const key = keyring.lookup(root.keyId);
     if (!key) throw new AuditError('ERR_AUDIT_SIGNATURE', `${where}: signing key ${root.keyId} is not in the keyring`);
+    // Fail closed, as validate does for exports: a revoked key's signatures prove nothing (the
+    // keyring has no revocation time, so none of them can be told apart from a forgery).
+    if (key.status === 'revoked') throw new AuditError('ERR_AUDIT_SIGNATURE', `${where}: signing key ${root.keyId} is revoked in the keyring`);
     if (!merkleRootSignatureValid(root, key.publicKey)) throw new AuditError('ERR_AUDIT_SIGNATURE', `${where}: signature does not verify with key ${root.keyId}`);
 
     if (eventIndex < events.length && events[eventIndex].offset <= root.lastOffset) {

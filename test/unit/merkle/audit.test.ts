@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPipeline } from '../../../cli/pipeline.js';
 import { loadConfig } from '../../../config.js';
 import { generateEd25519KeyPair, signEd25519 } from '../../../contracts/ed25519.js';
-import { parseKeyring } from '../../../contracts/keyring.js';
+import { parseKeyring, type Keyring } from '../../../contracts/keyring.js';
 import { ledgerEventHash, type LedgerEvent } from '../../../contracts/ledger-event.js';
 import { batchRootHash, eventLeafHash, signMerkleRoot, type MerkleRootRecord } from '../../../contracts/merkle-root.js';
 import { exportStream, generateDemoKeys, keyringDocument } from '../../../examples/exports.js';
@@ -91,10 +91,10 @@ function resigned(root: MerkleRootRecord): MerkleRootRecord {
   return signMerkleRoot(unsigned, sign);
 }
 
-function expectAuditError(input: { events?: EventRecord[]; roots?: RootRecord[] }, code: AuditErrorCode, message?: RegExp): void {
+function expectAuditError(input: { events?: EventRecord[]; roots?: RootRecord[]; keyring?: Keyring }, code: AuditErrorCode, message?: RegExp): void {
   let caught: unknown;
   try {
-    auditLedger({ events: input.events ?? copy(events), roots: input.roots ?? copy(roots), keyring });
+    auditLedger({ events: input.events ?? copy(events), roots: input.roots ?? copy(roots), keyring: input.keyring ?? keyring });
   } catch (error) {
     caught = error;
   }
@@ -197,7 +197,7 @@ describe('auditLedger catches each kind of tampering with its own code', () => {
     expectAuditError({ roots: withRoot(p, 0, (r) => resigned({ ...r, previousSignature: foreign })) }, 'ERR_AUDIT_CHAIN', /batch 0 must have null/);
   });
 
-  it('a bad signature, a field only the signature covers, an unknown key: ERR_AUDIT_SIGNATURE', () => {
+  it('a bad signature, a field only the signature covers, an unknown or revoked key: ERR_AUDIT_SIGNATURE', () => {
     const p = busyPartition();
     const flipped = (s: string): string => {
       const bytes = Buffer.from(s, 'base64');
@@ -210,6 +210,8 @@ describe('auditLedger catches each kind of tampering with its own code', () => {
     expectAuditError({ roots: withRoot(p, 0, (r) => ({ ...r, sealedAt: '2030-01-01T00:00:00.000Z' })) }, 'ERR_AUDIT_SIGNATURE');
     expectAuditError({ roots: withRoot(p, 0, (r) => ({ ...r, anchorReference: 'external::forged' })) }, 'ERR_AUDIT_SIGNATURE');
     expectAuditError({ roots: withRoot(p, 0, (r) => ({ ...r, keyId: 'somebody-else' })) }, 'ERR_AUDIT_SIGNATURE', /not in the keyring/);
+    const revoked = parseKeyring({ keys: [{ keyId: KEY_ID, publicKey: signer.publicKeyPem, status: 'revoked' }] });
+    expectAuditError({ keyring: revoked }, 'ERR_AUDIT_SIGNATURE', new RegExp(`${KEY_ID} is revoked`));
     const otherSigner = generateEd25519KeyPair();
     expectAuditError({ roots: withRoot(p, 0, (r) => { const { signature: _s, ...u } = r; return signMerkleRoot(u, (m) => signEd25519(m, otherSigner.privateKey)); }) }, 'ERR_AUDIT_SIGNATURE');
   });
