@@ -9,7 +9,27 @@ export interface RegistryConnection {
   readonly url: string;
   readonly username?: string;
   readonly password?: string;
+  /** How long one registry request may take (default 10 s). */
+  readonly requestTimeoutMs?: number;
 }
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+type RegistryMiddleware = NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number];
+
+/**
+ * mappersmith, under the registry client, sets no timeout: a request whose answer never comes
+ * (a registry restarting behind a half-open connection) would hold the batch that waits for a
+ * schema, and its task, forever. With one it fails as CODEC_REGISTRY_UNAVAILABLE and is retried.
+ */
+const requestTimeout =
+  (ms: number): RegistryMiddleware =>
+  () => ({
+    async prepareRequest(next) {
+      const request = await next();
+      return request.timeout() ? request : request.enhance({ timeout: ms });
+    },
+  });
 
 /** Subject of a topic's values under the TopicNameStrategy. */
 export const subjectForTopic = (topic: string): string => `${topic}-value`;
@@ -59,7 +79,12 @@ export class RegistryClient {
       connection.username !== undefined && connection.username !== ''
         ? { username: connection.username, password: connection.password ?? '' }
         : undefined;
-    this.registry = new SchemaRegistry({ host: connection.url, auth, clientId: 'findings-ledger' });
+    this.registry = new SchemaRegistry({
+      host: connection.url,
+      auth,
+      clientId: 'findings-ledger',
+      middlewares: [requestTimeout(connection.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)],
+    });
   }
 
   /** Registers `schemaJson` under `subject` with BACKWARD compatibility; returns its schema id. */
