@@ -60,9 +60,16 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(0);
 });
 
+// The long-running commands exit once they have stopped everything of theirs: a client library
+// may keep a socket open (KafkaJS left a broker connection behind after a broker restart, and the
+// process lingered for minutes after a clean stop). stdout and stderr are pipes or files here,
+// which Node writes synchronously on Linux, so nothing written is lost.
+const EXIT_WHEN_DONE = new Set(['run', 'demo']);
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    if (EXIT_WHEN_DONE.has(process.argv[2] ?? '')) process.exit(code);
   },
   (error: unknown) => {
     const { line, exitCode } = describeFailure(error);

@@ -79,7 +79,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const outcome = await Promise.race([stopped, expired]);
   clearTimeout(timer);
   if (outcome === 'expired') throw new ShutdownTimeoutError(`graceful stop did not finish within ${config.shutdownTimeoutSeconds} s (LEDGER_SHUTDOWN_TIMEOUT_SECONDS); exiting`);
-  logger.info('stopped');
+  // What a client library still holds (the process exits anyway: cli/ledger.ts).
+  const leftOpen = process.getActiveResourcesInfo().filter((resource) => !['PipeWrap', 'TTYWrap', 'FSReqCallback'].includes(resource));
+  logger.info('stopped', leftOpen.length > 0 ? { leftOpenByLibraries: leftOpen } : {});
   return 0;
 }
 

@@ -368,12 +368,18 @@ class ProcessorRunner {
       transactionTimeout: this.options.transactionTimeoutMs ?? 60_000,
       retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 5_000 },
     });
-    await producer.connect();
-    // InitProducerId (done when the first transaction begins) bumps the epoch and aborts
-    // whatever the previous owner left open; from here its commits are refused.
-    const fence = await producer.transaction();
-    await fence.abort();
-    return producer;
+    try {
+      await producer.connect();
+      // InitProducerId (done when the first transaction begins) bumps the epoch and aborts
+      // whatever the previous owner left open; from here its commits are refused.
+      const fence = await producer.transaction();
+      await fence.abort();
+      return producer;
+    } catch (error) {
+      // Not handed to the slot, so nobody else would close its connections.
+      await producer.disconnect().catch(() => undefined);
+      throw error;
+    }
   }
 
   private async seekToCommitted(partition: number): Promise<void> {
