@@ -5,7 +5,8 @@ import { MERKLE_STORE, MerkleProcessor } from './processors/merkle.js';
 import { ANCHORS_STORE, ProjectorProcessor, RUNS_PROJECTION_STORE, TENANTS_STORE } from './processors/projector.js';
 import { ValidateProcessor, type ValidatePool } from './processors/validate.js';
 import type { KeyringSource } from './runtime/keyring-source.js';
-import type { ProcessorSpec, StoreSpec, TopicSpec, Topology } from './runtime/topology-types.js';
+import type { DeadLetter, ProcessorSpec, StoreSpec, TopicSpec, Topology } from './runtime/topology-types.js';
+import { rejectionValue } from './processors/validate-core.js';
 
 export const TOPICS = {
   exportsCreated: 'orchestrator.export.created',
@@ -150,5 +151,28 @@ export function pipelineTopology(deps: PipelineDependencies): Topology {
     topics: pipelineTopics(deps.partitions),
     stores: STORES.filter((store) => processors.some((p) => p.stores.includes(store.name))),
     processors,
+    deadLetter: UNDECODABLE_TO_REJECTED,
   };
 }
+
+const STAGES = ['validate', 'dedupe', 'merkle', 'projector'] as const;
+
+/**
+ * A value on an internal topic that no retry will decode (an unknown schema id, damaged bytes)
+ * is rejected like a malformed export: ERR_MALFORMED on ledger.exports.rejected, with the
+ * processor as its stage, its coordinates and its bytes.
+ */
+const UNDECODABLE_TO_REJECTED: DeadLetter = {
+  topic: TOPICS.rejected,
+  record: (input) => ({
+    key: null,
+    code: 'ERR_MALFORMED',
+    value: rejectionValue({
+      code: 'ERR_MALFORMED',
+      message: `${input.processor} cannot decode this ${input.topic} value: ${input.reason}`,
+      stage: STAGES.find((stage) => stage === input.processor) ?? 'validate',
+      source: { topic: input.topic, partition: input.partition, offset: input.offset },
+      original: input.value,
+    }),
+  }),
+};

@@ -101,7 +101,8 @@ export function validatedValue(fields: ValidatedFields, source: SourceCoordinate
 export function rejectionValue(options: {
   code: string;
   message: string;
-  stage: 'validate' | 'dedupe' | 'airgap';
+  /** The rule's stage, or for a value no processor could decode, the processor that read it. */
+  stage: 'validate' | 'dedupe' | 'airgap' | 'merkle' | 'projector';
   runId?: string | null;
   tenantId?: string | null;
   source: SourceCoordinates;

@@ -1,5 +1,6 @@
 import { partitionFor } from './partitioner.js';
-import type { TopicSerde } from './serde.js';
+import { SerdeError, type TopicSerde } from './serde.js';
+import { isCodecError } from './codec-errors.js';
 import { changelogTopicName, topicSpec, type ProcessorSpec, type Topology } from './topology-types.js';
 import { NO_METRICS, type Headers, type InputRecord, type KeyValueStore, type MetricsSink, type ObservationName, type OutputRecord, type Processor, type ProcessorContext, type Punctuator } from './types.js';
 import type { ChangelogEntry, StoreBackend, StorePartition } from '../state/store.js';
@@ -124,9 +125,14 @@ export class Task {
   async processBatch(records: readonly RawInput[]): Promise<UnitOfWork> {
     this.beginUnit();
     const decoded: InputRecord[] = [];
-    for (const raw of records) decoded.push(await this.decode(raw));
+    for (const raw of records) {
+      const record = await this.decodeOrDeadLetter(raw);
+      if (record) decoded.push(record);
+    }
     await this.prefetch(decoded);
-    if (this.processor.processBatch) {
+    if (decoded.length === 0) {
+      // Every record went to the dead-letter topic: nothing for the processor.
+    } else if (this.processor.processBatch) {
       // Outputs of a batch processor carry the timestamp of the last record (one unit of work).
       this.currentTimestamp = decoded.length > 0 ? decoded[decoded.length - 1].timestamp : this.clock();
       await this.processor.processBatch(decoded);
@@ -225,6 +231,21 @@ export class Task {
     return { ...raw, value, raw: raw.value };
   }
 
+  /** The decoded record, or null when its value can never be decoded and went to the dead-letter topic. */
+  private async decodeOrDeadLetter(raw: RawInput): Promise<InputRecord | null> {
+    try {
+      return await this.decode(raw);
+    } catch (error) {
+      const deadLetter = this.topology.deadLetter;
+      if (!deadLetter || raw.value === null || !isPermanentDecodeFailure(error)) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      const { key, value, code } = deadLetter.record({ processor: this.spec.name, topic: raw.topic, partition: raw.partition, offset: raw.offset, value: raw.value, reason });
+      this.pendingOutputs.push({ record: { topic: deadLetter.topic, key, value }, timestamp: raw.timestamp });
+      this.pendingMetrics.push({ kind: 'outcome', outcome: 'rejected', code });
+      return null;
+    }
+  }
+
   private async encodeOutput({ record, timestamp }: PendingOutput): Promise<EncodedOutput> {
     const count = topicSpec(this.topology, record.topic).partitions;
     if (record.partition !== undefined && !(Number.isInteger(record.partition) && record.partition >= 0 && record.partition < count)) {
@@ -282,4 +303,10 @@ export class Task {
       observe: (name, value) => void task.pendingMetrics.push({ kind: 'observe', name, value }),
     };
   }
+}
+
+/** A value that no retry will decode: not a registry that is away (CodecError.transient). */
+function isPermanentDecodeFailure(error: unknown): boolean {
+  if (isCodecError(error)) return !error.transient;
+  return error instanceof SerdeError;
 }

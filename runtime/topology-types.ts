@@ -38,6 +38,31 @@ export interface Topology {
   readonly topics: readonly TopicSpec[];
   readonly stores: readonly StoreSpec[];
   readonly processors: readonly ProcessorSpec[];
+  /** Where input records go whose value can never be decoded; without one, such a record fails its batch. */
+  readonly deadLetter?: DeadLetter;
+}
+
+/** An input record a processor could not decode: its coordinates and bytes, and why. */
+export interface UndecodableInput {
+  readonly processor: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly value: Buffer;
+  readonly reason: string;
+}
+
+/**
+ * Kafka Streams' DeserializationExceptionHandler, continuing: a value that cannot be decoded for
+ * good (unknown schema id, damaged bytes, a schema that does not resolve) would otherwise fail
+ * its batch again on every retry and hold its partition forever. It goes to the dead-letter
+ * topic instead, in the same transaction as the batch's other outputs; a registry that is merely
+ * unreachable is not this case (the batch is retried).
+ */
+export interface DeadLetter {
+  readonly topic: string;
+  /** The dead-letter record for `input`, and the code it is counted under. */
+  record(input: UndecodableInput): { readonly key: string | null; readonly value: unknown; readonly code: string };
 }
 
 export class TopologyError extends Error {
