@@ -257,12 +257,13 @@ describe.skipIf(process.env.LEDGER_STACK_NO_REGISTRY === '1')('local stack: sche
     const encoded = await registry.encode(id, { findingId: 'F-3', count: 3 });
 
     const stack = (await import(pathToFileURL(join(repoRoot, 'scripts', 'stack.mjs')).href)) as {
-      up(options: { registry: boolean; log?: (line: string) => void }): Promise<unknown>;
-      down(options: { components: string[]; log?: (line: string) => void }): Promise<unknown>;
+      up(options: { registry: boolean; log?: (line: string) => void }): Promise<{ registry: { state: string } }>;
+      down(options: { components: string[]; log?: (line: string) => void }): Promise<{ registry?: string }>;
     };
     const log = (line: string) => process.stderr.write(`stack-test: ${line}\n`);
-    await stack.down({ components: ['registry'], log });
-    await stack.up({ registry: true, log });
+    // Really restarted: a registry this checkout did not start would pass without being restarted.
+    expect((await stack.down({ components: ['registry'], log })).registry).toBe('stopped');
+    expect((await stack.up({ registry: true, log })).registry.state).toBe('started');
 
     const afterRestart = new SchemaRegistry({ host: schemaRegistryUrl() });
     expect({ ...(await afterRestart.decode(encoded)) }).toEqual({ findingId: 'F-3', count: 3 });
