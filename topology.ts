@@ -155,8 +155,6 @@ export function pipelineTopology(deps: PipelineDependencies): Topology {
   };
 }
 
-const STAGES = ['validate', 'dedupe', 'merkle', 'projector'] as const;
-
 /**
  * A value on an internal topic that no retry will decode (an unknown schema id, damaged bytes)
  * is rejected like a malformed export: ERR_MALFORMED on ledger.exports.rejected, with the
@@ -170,7 +168,8 @@ const UNDECODABLE_TO_REJECTED: DeadLetter = {
     value: rejectionValue({
       code: 'ERR_MALFORMED',
       message: `${input.processor} cannot decode this ${input.topic} value: ${input.reason}`,
-      stage: STAGES.find((stage) => stage === input.processor) ?? 'validate',
+      // Every processor of this topology is one of PROCESSOR_NAMES.
+      stage: PROCESSOR_NAMES.find((name) => name === input.processor) ?? 'validate',
       source: { topic: input.topic, partition: input.partition, offset: input.offset },
       original: input.value,
     }),

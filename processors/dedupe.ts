@@ -2,11 +2,10 @@
 // RocksDB store with a changelog; each validated export becomes a LedgerEvent, a Duplicate
 // (no ledger side effect) or a Rejection (stage dedupe). The table itself is
 // contracts/transitions.ts; the event's hashes are contracts/ledger-event.ts.
-import type { ExportStatus } from '../contracts/export.js';
 import { ledgerEventId, sealLedgerEvent, type LedgerEvent } from '../contracts/ledger-event.js';
 import { decideTransition, isTerminal, type RunState } from '../contracts/transitions.js';
-import type { InputRecord, KeyValueStore, Processor, ProcessorContext } from '../runtime/types.js';
-import { rejectionValue, runKey } from './validate-core.js';
+import type { InputRecord, KeyValueStore, Processor, ProcessorContext, SourceCoordinates } from '../runtime/types.js';
+import { rejectionValue, runKey, type ValidatedFields } from './validate-core.js';
 
 export const RUNS_STORE = 'dedupe-runs';
 
@@ -24,18 +23,11 @@ export interface DedupeOptions {
   readonly retentionSweepMs?: number;
 }
 
-/** The ValidatedExport fields dedupe reads (Avro record, see schemas/ValidatedExport.avsc). */
-interface ValidatedExport {
-  readonly tenantId: string;
-  readonly runId: string;
-  readonly status: ExportStatus;
-  readonly idempotencyKey: string;
-  readonly contentHash: string;
-  readonly dsseDigest: string | null;
-  readonly export: Readonly<Record<string, unknown>>;
-  readonly source: { readonly topic: string; readonly partition: number; readonly offset: number };
+/** The ValidatedExport fields dedupe reads (Avro record, see schemas/ValidatedExport.avsc): what validate wrote (validatedValue). */
+type ValidatedExport = Omit<ValidatedFields, 'ok' | 'signatures'> & {
+  readonly source: SourceCoordinates;
   readonly originalBytes: Buffer;
-}
+};
 
 /** The ValidatedExport fields an event is made of (any status string: the bench builds them too). */
 type EventFields = Pick<ValidatedExport, 'tenantId' | 'runId' | 'idempotencyKey' | 'contentHash' | 'dsseDigest' | 'export' | 'source'> & { readonly status: string };

@@ -65,6 +65,9 @@ class Mutex {
 
 const RETRY_BACKOFF_MS = 500;
 const MAX_RETRY_BACKOFF_MS = 5_000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Wait before retry `attempt` (1, 2, …) of a step that needs the broker. */
+const backoff = (attempt: number): Promise<void> => sleep(Math.min(RETRY_BACKOFF_MS * attempt, MAX_RETRY_BACKOFF_MS));
 
 type TaskStatus = 'restoring' | 'ready' | 'closed';
 
@@ -74,7 +77,6 @@ interface TaskSlot {
   status: TaskStatus;
   task: Task | null;
   producer: Producer | null;
-  ready: Promise<void>;
 }
 
 /**
@@ -130,7 +132,7 @@ export class KafkaDriver implements HostedStores {
       } catch (error) {
         if (!isConnectionFailure(error) || Date.now() > deadline) throw error;
         this.options.logger.warn('waiting for the broker', { step: what, attempt, error: describe(error) });
-        await new Promise((r) => setTimeout(r, Math.min(1_000 * attempt, MAX_RETRY_BACKOFF_MS)));
+        await sleep(Math.min(1_000 * attempt, MAX_RETRY_BACKOFF_MS));
       }
     }
   }
@@ -265,7 +267,7 @@ class ProcessorRunner {
       } catch (error) {
         this.options.logger.warn('cannot start the replacement consumer yet; retrying', { processor: this.spec.name, attempt, error: describe(error) });
         await this.consumer.disconnect().catch(() => undefined);
-        await sleep(Math.min(RETRY_BACKOFF_MS * attempt, MAX_RETRY_BACKOFF_MS));
+        await backoff(attempt);
       }
     }
   }
@@ -291,15 +293,25 @@ class ProcessorRunner {
     for (const partition of [...this.slots.keys()]) {
       if (!assigned.has(partition)) await this.closeTask(partition);
     }
-    const added = [...assigned].filter((p) => !this.slots.has(p));
-    for (const partition of added) {
-      const slot: TaskSlot = { partition, lock: new Mutex(), status: 'restoring', task: null, producer: null, ready: Promise.resolve() };
-      this.slots.set(partition, slot);
-      this.pause(partition);
-    }
-    // Opening needs the broker (fencing, restore, committed offsets); if it is away, the tasks
-    // stay paused and opening is retried — never left half-open until the next rebalance.
-    let pending = added.map((p) => this.slots.get(p)).filter((s): s is TaskSlot => s !== undefined);
+    const added = [...assigned]
+      .filter((partition) => !this.slots.has(partition))
+      .map((partition) => {
+        const slot: TaskSlot = { partition, lock: new Mutex(), status: 'restoring', task: null, producer: null };
+        this.slots.set(partition, slot);
+        this.pause(partition);
+        return slot;
+      });
+    await this.openTasks(added);
+  }
+
+  /**
+   * Opens paused tasks: fence, restore from the changelog, seek to the committed offsets, resume.
+   * This needs the broker; while it is away the tasks stay paused and opening is retried — never
+   * left half-open until the next rebalance — as long as they are still assigned here (the next
+   * assignment closes the others). Runs under `membership`.
+   */
+  private async openTasks(slots: readonly TaskSlot[]): Promise<void> {
+    let pending = slots;
     for (let attempt = 1; ; attempt++) {
       pending = pending.filter((slot) => this.slots.get(slot.partition) === slot && this.assigned.has(slot.partition) && !this.stopping);
       if (pending.length === 0) return;
@@ -309,9 +321,9 @@ class ProcessorRunner {
         for (const slot of pending) await slot.lock.run(() => this.resumeRestored(slot));
         return;
       } catch (error) {
-        this.options.logger.warn('cannot open assigned tasks yet; retrying', { processor: this.spec.name, partitions: pending.map((s) => s.partition), attempt, error: describe(error) });
+        this.options.logger.warn('cannot open tasks yet; retrying', { processor: this.spec.name, partitions: pending.map((s) => s.partition), attempt, error: describe(error) });
         for (const slot of pending) await slot.lock.run(() => this.releaseTask(slot));
-        await sleep(Math.min(RETRY_BACKOFF_MS * attempt, MAX_RETRY_BACKOFF_MS));
+        await backoff(attempt);
       }
     }
   }
@@ -455,38 +467,19 @@ class ProcessorRunner {
   /**
    * After a failed commit nothing local can be trusted: the transaction may have committed after
    * all (a lost EndTxn response during a broker restart), or another member may own the task
-   * now and have moved its changelog and offsets on. So the task is reopened the way an
-   * assignment opens it — fence, restore from the changelog, seek to the committed offsets —
-   * which is right in every case (Kafka Streams closes such a task dirty and revives it). While
-   * the broker is away this keeps trying; once the group has given the partition to another
-   * member it stops — fencing then would fence the new owner — and closes the task.
-   * The caller holds the slot's lock.
+   * now and have moved its changelog and offsets on. So the task is closed and reopened the way
+   * an assignment opens it (openTasks) — fence, restore from the changelog, seek to the
+   * committed offsets — which is right in every case (Kafka Streams closes such a task dirty and
+   * revives it). The caller holds the slot's lock; the reopening waits for it, after this returns.
    */
   private async recoverTask(slot: TaskSlot, error: unknown): Promise<void> {
-    const task = `${this.spec.name}-${slot.partition}`;
-    this.options.logger.warn('transaction failed; reopening the task from its changelog and committed offsets', { task, error: describe(error) });
+    this.options.logger.warn('transaction failed; reopening the task from its changelog and committed offsets', { task: `${this.spec.name}-${slot.partition}`, error: describe(error) });
     slot.status = 'restoring';
     this.pause(slot.partition);
     await this.releaseTask(slot);
-    for (let attempt = 1; ; attempt++) {
-      await sleep(Math.min(RETRY_BACKOFF_MS * attempt, MAX_RETRY_BACKOFF_MS));
-      if (this.stopping || this.slots.get(slot.partition) !== slot) return;
-      if (!this.assigned.has(slot.partition)) {
-        this.options.logger.info('task moved to another member while recovering; closing it', { task });
-        void this.closeTask(slot.partition);
-        return;
-      }
-      try {
-        await this.openTask(slot.partition);
-        await this.restore([slot]);
-        await this.resumeRestored(slot);
-        this.options.logger.info('task reopened; resuming', { task, attempts: attempt });
-        return;
-      } catch (reopenError) {
-        await this.releaseTask(slot);
-        this.options.logger.warn('cannot reopen the task yet; retrying', { task, attempt, error: describe(reopenError) });
-      }
-    }
+    void this.membership
+      .run(() => this.openTasks([slot]))
+      .catch((reopenError: unknown) => this.options.logger.error('task reopening failed', { processor: this.spec.name, error: describe(reopenError) }));
   }
 
   private async punctuateDue(): Promise<void> {
@@ -527,8 +520,6 @@ class ProcessorRunner {
     }
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function normaliseHeaders(headers: Record<string, unknown> | undefined): Headers {
   const result: Record<string, string> = {};
