@@ -7,6 +7,7 @@ import { compareInstants, parseUtcInstant } from '../contracts/utc-instant.js';
 import type { RouteHandler } from '../runtime/http.js';
 import { CommittedPrefixView, ReadOnlyStore, type HostedStores } from '../state/query.js';
 import { RUNS_PROJECTION_STORE, TENANT_PREFIX, tenantKey, TENANTS_STORE, type RunProjection, type TenantProjection, type TimelineEntry } from './projector.js';
+import { runKey } from './validate-core.js';
 
 export interface ProjectionQueryOptions {
   readonly stores: HostedStores;
@@ -78,25 +79,26 @@ export class ProjectionQueries {
   /**
    * The tenant's runs ordered by (runId, startedAt), `limit` per page after `cursor` — the
    * export contract's stable order: a run appearing between two pages lands where it sorts,
-   * and no run is repeated or skipped.
+   * and no run is repeated or skipped. A run is one key, `tenantId/runId`, and runIds are UUIDs
+   * (DESIGN.md 3.3), so key byte order is runId order and a page is read from the cursor's key
+   * on, not from the tenant's first run.
    */
   async runsOf(tenant: string, options: { limit?: number; cursor?: string | null } = {}): Promise<RunsPage> {
     const limit = options.limit ?? DEFAULT_PAGE_SIZE;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) throw new BadQueryError(`limit must be an integer in 1..${MAX_PAGE_SIZE}`);
     const after = options.cursor ? decodeCursor(options.cursor) : null;
-    const all = (await this.runs.range(`${tenant}/`))
-      .map(([, p]) => p)
-      .filter((p) => p.entry.tenantId === tenant)
-      .map((p): RunSummary => ({ ...p.entry, startedAt: p.startedAt }))
-      .sort(compareRuns);
-    const start = after ? all.findIndex((r) => compareRuns(r, after) > 0) : 0;
-    const runs = start < 0 ? [] : all.slice(start, start + limit);
+    const page = await this.runs.page(`${tenant}/`, {
+      after: after ? runKey(tenant, after.runId) : null,
+      limit,
+      // A tenant whose id extends this one past a slash shares the key prefix.
+      accept: (p) => p.entry.tenantId === tenant,
+    });
+    const runs = page.entries.map(([, p]): RunSummary => ({ ...p.entry, startedAt: p.startedAt })).sort(compareRuns);
     const last = runs[runs.length - 1];
-    const more = start >= 0 && start + limit < all.length;
     return {
       tenant,
       runs,
-      nextCursor: more && last ? encodeCursor(last) : null,
+      nextCursor: page.more && last ? encodeCursor(last) : null,
       partitions: { hosted: this.runs.partitions(), total: this.options.partitions },
     };
   }

@@ -15,8 +15,8 @@ class MemoryPartition implements StorePartition {
     return keys.map((k) => this.data.get(k));
   }
 
-  async *range(prefix: string): AsyncIterable<readonly [string, Buffer]> {
-    const keys = [...this.data.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys);
+  async *range(prefix: string, after?: string): AsyncIterable<readonly [string, Buffer]> {
+    const keys = [...this.data.keys()].filter((k) => k.startsWith(prefix) && (after === undefined || compareKeys(k, after) > 0)).sort(compareKeys);
     for (const k of keys) {
       const v = this.data.get(k);
       if (v !== undefined) yield [k, v] as const;

@@ -36,13 +36,25 @@ export class ReadOnlyStore<V> {
     return raw === undefined ? undefined : decodeValue<V>(raw);
   }
 
-  /** Entries under `prefix` of every hosted partition, merged in key order. */
-  async range(prefix: string): Promise<Array<readonly [string, V]>> {
+  /**
+   * The first `limit` entries under `prefix` after the key `after` (all hosted partitions merged,
+   * in key order) that `accept` keeps, and whether more follow. Reads at most limit + 1 accepted
+   * entries per partition, so a page costs the same at the first run of a tenant and at its
+   * millionth.
+   */
+  async page(prefix: string, options: { after: string | null; limit: number; accept?: (value: V) => boolean }): Promise<{ entries: Array<readonly [string, V]>; more: boolean }> {
     const entries: Array<readonly [string, V]> = [];
     for (const { store } of this.source.hosted(this.name)) {
-      for await (const [key, raw] of store.range(prefix)) entries.push([key, decodeValue<V>(raw)]);
+      let taken = 0;
+      for await (const [key, raw] of store.range(prefix, options.after ?? undefined)) {
+        const value = decodeValue<V>(raw);
+        if (options.accept && !options.accept(value)) continue;
+        entries.push([key, value]);
+        if (++taken > options.limit) break;
+      }
     }
-    return entries.sort((a, b) => compareKeys(a[0], b[0]));
+    entries.sort((a, b) => compareKeys(a[0], b[0]));
+    return { entries: entries.slice(0, options.limit), more: entries.length > options.limit };
   }
 }
 

@@ -72,9 +72,13 @@ class RocksDbPartition implements StorePartition {
     return call((cb) => this.db.getMany(keys, { asBuffer: true }, cb), `getMany ${this.location}`);
   }
 
-  async *range(prefix: string): AsyncIterable<readonly [string, Buffer]> {
+  async *range(prefix: string, after?: string): AsyncIterable<readonly [string, Buffer]> {
     this.assertOpen();
     const options: Record<string, unknown> = { keyAsBuffer: true, valueAsBuffer: true, gte: prefix === '' ? '\u0001' : prefix };
+    if (after !== undefined && Buffer.compare(Buffer.from(after, 'utf8'), Buffer.from(prefix, 'utf8')) >= 0) {
+      delete options.gte;
+      options.gt = after;
+    }
     if (prefix !== '') options.lt = prefixUpperBound(prefix);
     const it = this.db.iterator(options);
     try {

@@ -18,8 +18,11 @@ export interface ChangelogRecord {
 export interface StorePartition {
   get(key: string): Promise<Buffer | undefined>;
   getMany(keys: readonly string[]): Promise<Array<Buffer | undefined>>;
-  /** Entries whose key starts with `prefix`, in byte order of the keys. */
-  range(prefix: string): AsyncIterable<readonly [string, Buffer]>;
+  /**
+   * Entries whose key starts with `prefix`, in byte order of the keys; with `after`, only keys
+   * after it (a page's start). A caller that stops early ends the underlying iterator.
+   */
+  range(prefix: string, after?: string): AsyncIterable<readonly [string, Buffer]>;
   /**
    * Applies entries atomically together with the changelog offset they were read from or
    * written at, so a restart knows where to resume restoring.

@@ -39,8 +39,43 @@ describe('ReadOnlyStore', () => {
     const store = new ReadOnlyStore<number>(h, 's');
     expect(await store.get('a/2', 0)).toBe(2);
     expect(await store.get('a/2', 1)).toBeUndefined();
-    expect(await store.range('a/')).toEqual([['a/1', 1], ['a/2', 2]]);
+    expect(await store.page('a/', { after: null, limit: 10 })).toEqual({ entries: [['a/1', 1], ['a/2', 2]], more: false });
     expect(store.partitions()).toEqual([0, 1]);
+  });
+
+  it('pages in key order across partitions, after a key, keeping only accepted values', async () => {
+    const { hosting: h } = await hosting(2);
+    await h.commit(0, [1, 3, 5, 7].map((n) => ({ key: `t/${n}`, value: json(n) })));
+    await h.commit(1, [2, 4, 6, 8].map((n) => ({ key: `t/${n}`, value: json(n) })));
+    await h.commit(1, [{ key: 'u/0', value: json(0) }]);
+    const store = new ReadOnlyStore<number>(h, 's');
+    expect(await store.page('t/', { after: null, limit: 3 })).toEqual({ entries: [['t/1', 1], ['t/2', 2], ['t/3', 3]], more: true });
+    expect(await store.page('t/', { after: 't/3', limit: 3 })).toEqual({ entries: [['t/4', 4], ['t/5', 5], ['t/6', 6]], more: true });
+    expect(await store.page('t/', { after: 't/6', limit: 3 })).toEqual({ entries: [['t/7', 7], ['t/8', 8]], more: false });
+    expect(await store.page('t/', { after: 't/8', limit: 3 })).toEqual({ entries: [], more: false });
+    expect(await store.page('t/', { after: null, limit: 2, accept: (n) => n % 2 === 0 })).toEqual({ entries: [['t/2', 2], ['t/4', 4]], more: true });
+  });
+
+  it('reads at most limit + 1 accepted entries of each partition for a page, wherever the page starts', async () => {
+    const { hosting: h } = await hosting(2);
+    const keys = Array.from({ length: 500 }, (_, n) => `t/${String(n).padStart(4, '0')}`);
+    await h.commit(0, keys.filter((_, n) => n % 2 === 0).map((key) => ({ key, value: json(key) })));
+    await h.commit(1, keys.filter((_, n) => n % 2 === 1).map((key) => ({ key, value: json(key) })));
+    let read = 0;
+    for (const hosted of h.partitions) {
+      const range = hosted.store.range.bind(hosted.store);
+      hosted.store.range = async function* (prefix: string, after?: string) {
+        for await (const entry of range(prefix, after)) {
+          read++;
+          yield entry;
+        }
+      };
+    }
+    const store = new ReadOnlyStore<string>(h, 's');
+    const page = await store.page('t/', { after: keys[300], limit: 10 });
+    expect(page.entries.map(([k]) => k)).toEqual(keys.slice(301, 311));
+    expect(page.more).toBe(true);
+    expect(read).toBeLessThanOrEqual(2 * 11);
   });
 });
 

@@ -65,6 +65,16 @@ describe.each(backends)('%s store partition', (_name, makeBackend) => {
     const all: string[] = [];
     for await (const [k] of store.range('')) all.push(k);
     expect(all).toEqual(['t1/a', 't1/b', 't1/ä', 't2/a']);
+    const after = async (prefix: string, key: string): Promise<string[]> => {
+      const found: string[] = [];
+      for await (const [k] of store.range(prefix, key)) found.push(k);
+      return found;
+    };
+    expect(await after('t1/', 't1/a')).toEqual(['t1/b', 't1/ä']);
+    expect(await after('t1/', 't1/aa')).toEqual(['t1/b', 't1/ä']);
+    expect(await after('t1/', 't0/z')).toEqual(['t1/a', 't1/b', 't1/ä']);
+    expect(await after('t1/', 't1/ä')).toEqual([]);
+    expect(await after('', 't1/b')).toEqual(['t1/ä', 't2/a']);
     await store.close();
   });
 
