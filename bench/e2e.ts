@@ -32,6 +32,9 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
+/** A child killed by a signal has a null exitCode and a signalCode instead. */
+const isRunning = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
+
 function brokerPid(): number {
   const status = spawnSync(process.execPath, [join(root, 'scripts', 'stack.mjs'), 'status'], { encoding: 'utf8' });
   return (JSON.parse(status.stdout) as { kafka: { pid: number } }).kafka.pid;
@@ -73,7 +76,7 @@ export async function benchEndToEnd(options: { brokers: readonly string[]; expor
   const stopPipeline = async (): Promise<void> => {
     await follower?.disconnect().catch(() => undefined);
     follower = null;
-    if (child && child.exitCode === null) {
+    if (child && isRunning(child)) {
       const exited = new Promise((r) => child?.once('exit', r));
       child.kill('SIGTERM');
       await exited;
@@ -117,7 +120,7 @@ export async function benchEndToEnd(options: { brokers: readonly string[]; expor
       const deadline = Date.now() + timeoutMs;
       while ([...keysWanted].some((k) => !firstEntryAt.has(k))) {
         if (Date.now() > deadline) throw new Error(`e2e: ${[...keysWanted].filter((k) => !firstEntryAt.has(k)).length} runs never reached ${TOPICS.timeline}`);
-        if (child?.exitCode !== null) throw new Error(`e2e: ledger run exited with ${child?.exitCode}`);
+        if (child && !isRunning(child)) throw new Error(`e2e: ledger run exited (${child.signalCode ?? child.exitCode})`);
         await new Promise((r) => setTimeout(r, 100));
       }
     };

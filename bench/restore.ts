@@ -104,7 +104,7 @@ class TimedPartition implements StorePartition {
   constructor(private readonly inner: StorePartition) {}
   get = (key: string) => this.inner.get(key);
   getMany = (keys: readonly string[]) => this.inner.getMany(keys);
-  range = (prefix: string) => this.inner.range(prefix);
+  range = (prefix: string, after?: string) => this.inner.range(prefix, after);
   changelogOffset = () => this.inner.changelogOffset();
   clear = () => this.inner.clear();
   close = () => this.inner.close();

@@ -14,7 +14,7 @@ class ControlledStore {
   readonly partition = (): StorePartition => ({
     get: (key) => this.inner.get(key),
     getMany: (keys) => this.inner.getMany(keys),
-    range: (prefix) => this.inner.range(prefix),
+    range: (prefix, after) => this.inner.range(prefix, after),
     changelogOffset: () => this.inner.changelogOffset(),
     clear: () => this.inner.clear(),
     close: () => this.inner.close(),

@@ -74,6 +74,7 @@ describe.each(backends)('%s store partition', (_name, makeBackend) => {
     expect(await after('t1/', 't1/aa')).toEqual(['t1/b', 't1/ä']);
     expect(await after('t1/', 't0/z')).toEqual(['t1/a', 't1/b', 't1/ä']);
     expect(await after('t1/', 't1/ä')).toEqual([]);
+    expect(await after('t1/', 't2/')).toEqual([]);
     expect(await after('', 't1/b')).toEqual(['t1/ä', 't2/a']);
     await store.close();
   });
