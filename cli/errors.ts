@@ -9,5 +9,7 @@ export function describeFailure(error: unknown): { line: string; exitCode: numbe
   const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? error.message : String(error);
   const firstLine = message.split('\n')[0];
-  return { line: typeof code === 'string' ? `${code}: ${firstLine}` : firstLine, exitCode: typeof code === 'string' && (code.startsWith('CONFIG') || code.startsWith('ERR_KEYRING')) ? 2 : 1 };
+  // Node's system errors already start with their code ("ENOTDIR: not a directory, …").
+  const named = typeof code === 'string' && !firstLine.startsWith(`${code}:`);
+  return { line: named ? `${code}: ${firstLine}` : firstLine, exitCode: typeof code === 'string' && (code.startsWith('CONFIG') || code.startsWith('ERR_KEYRING')) ? 2 : 1 };
 }

@@ -255,7 +255,7 @@ describe('dedupe stage on the broker under kill -9', () => {
 
     const stream = withLateRecords(exportStream({ count: MAX_RECORDS, keys: exportKeys, seed: run }), exportKeys);
     const partitionOfRecord = stream.map((r) => partitionFor(r.key, PARTITIONS, 0));
-    expect((await admin.fetchTopicOffsets(INPUT)).length, `${INPUT} partitions`).toBe(PARTITIONS);
+    expect((await topicEndOffsets(admin, INPUT)).size, `${INPUT} partitions`).toBe(PARTITIONS);
 
     // Where this run starts: the input's end offsets before producing, and the groups' positions.
     const inputStart = await endOffsets(INPUT);

@@ -15,7 +15,7 @@ import type { TimelineEntry } from '../../processors/projector.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers, schemaRegistryUrl } from '../support/env.js';
 import { freePort, killHard, repoRoot, runLedger, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
-import { ensurePipelineTopics, kcatRead, startGroupAtEnd } from '../support/topics.js';
+import { endOffsets, ensurePipelineTopics, kcatRead, startGroupAtEnd } from '../support/topics.js';
 
 // The projector on the real broker, scraped by a real Prometheus (DESIGN.md 5): `ledger run`
 // with all four processors, exports produced by KafkaJS, bundle imports produced by kcat. Then:
@@ -76,7 +76,7 @@ function topicConfig(topic: string): string {
 /** The latest committed timeline entry of every run of this test, read from the beginning by kcat. */
 async function timelineByKcat(): Promise<Map<string, TimelineEntry>> {
   const latest = new Map<string, TimelineEntry>();
-  const partitions = (await admin.fetchTopicOffsets(TOPICS.timeline)).map((p) => p.partition);
+  const partitions = [...(await endOffsets(admin, TOPICS.timeline)).keys()];
   for (const partition of partitions) {
     for (const record of kcatRead(TOPICS.timeline, partition, 0)) {
       if (record.key === null || record.value === null || !TENANTS.some((t) => record.key?.startsWith(`${t}/`))) continue;
@@ -194,7 +194,7 @@ describe('projector on the broker, scraped by Prometheus', () => {
 
     // One AirgapImpact per import on the compacted ledger.airgap.timeline; the bad bundle is rejected.
     const impacts = new Map<string, Record<string, unknown>>();
-    for (const { partition } of await admin.fetchTopicOffsets(TOPICS.airgapTimeline)) {
+    for (const partition of (await endOffsets(admin, TOPICS.airgapTimeline)).keys()) {
       for (const r of kcatRead(TOPICS.airgapTimeline, partition, 0)) {
         if (r.key && r.value && TENANTS.some((t) => r.key?.startsWith(`${t}/`))) impacts.set(r.key, codec.catalog.toPlainJson('AirgapImpact', await codec.decode(TOPICS.airgapTimeline, r.value)) as Record<string, unknown>);
       }
