@@ -129,20 +129,19 @@ export class Task {
       const record = await this.decodeOrDeadLetter(raw);
       if (record) decoded.push(record);
     }
-    await this.prefetch(decoded);
-    if (decoded.length === 0) {
-      // Every record went to the dead-letter topic: nothing for the processor.
-    } else if (this.processor.processBatch) {
-      // Outputs of a batch processor carry the timestamp of the last record (one unit of work).
-      this.currentTimestamp = decoded.length > 0 ? decoded[decoded.length - 1].timestamp : this.clock();
-      await this.processor.processBatch(decoded);
-    } else {
-      for (const record of decoded) {
-        this.currentTimestamp = record.timestamp;
-        await this.processor.process(record);
-      }
-    }
+    // When every record went to the dead-letter topic, there is nothing for the processor.
     if (decoded.length > 0) {
+      await this.prefetch(decoded);
+      if (this.processor.processBatch) {
+        // Outputs of a batch processor carry the timestamp of the last record (one unit of work).
+        this.currentTimestamp = decoded[decoded.length - 1].timestamp;
+        await this.processor.processBatch(decoded);
+      } else {
+        for (const record of decoded) {
+          this.currentTimestamp = record.timestamp;
+          await this.processor.process(record);
+        }
+      }
       const timestampMs = decoded.reduce((newest, r) => Math.max(newest, r.timestamp), -Infinity);
       this.pendingMetrics.push({ kind: 'applied', topic: decoded[0].topic, timestampMs });
     }
