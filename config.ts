@@ -2,6 +2,7 @@
 // A bad value is a ConfigError whose message is the one line the CLI prints.
 
 import type { SASLOptions } from 'kafkajs';
+import { MAX_BATCH_LEAVES } from './processors/merkle.js';
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID' as const;
@@ -61,7 +62,7 @@ export const SETTINGS = [
   ['METRICS_PORT', '9464', 'HTTP port of /metrics, /healthz, /readyz and the query API'],
   ['AIRGAP_FRESHNESS_THRESHOLD_SECONDS', '604800', 'staleness over which a tenant is blocked (ERR_AIRGAP_STALE)'],
   ['LEDGER_DEDUPE_RETENTION_SECONDS', '0', 'forget terminal runs after this long (0: keep forever); a replay after that counts as new'],
-  ['LEDGER_MERKLE_BATCH_SIZE', '256', 'leaves per sealed Merkle batch'],
+  ['LEDGER_MERKLE_BATCH_SIZE', '256', `leaves per sealed Merkle batch (at most ${MAX_BATCH_LEAVES}: a root lists every leaf in one Kafka record)`],
   ['LEDGER_MERKLE_BATCH_MAX_WAIT_MS', '1000', 'wall time after which an open batch seals'],
   ['LEDGER_FETCH_MAX_WAIT_MS', '50', 'longest a fetch waits for new records (each of the four stages adds up to this to the latency at low load)'],
   ['LEDGER_SHUTDOWN_TIMEOUT_SECONDS', '30', 'longest a graceful stop (SIGTERM) may take before the process exits with status 1 anyway'],
@@ -94,7 +95,7 @@ export function loadConfig(env: ConfigSource = process.env, overrides: ConfigSou
     metricsPort: parseInteger('METRICS_PORT', read('METRICS_PORT'), 0, 65535),
     freshnessThresholdSeconds: parseInteger('AIRGAP_FRESHNESS_THRESHOLD_SECONDS', read('AIRGAP_FRESHNESS_THRESHOLD_SECONDS'), 1, 10 * 365 * 86400),
     dedupeRetentionSeconds: parseInteger('LEDGER_DEDUPE_RETENTION_SECONDS', read('LEDGER_DEDUPE_RETENTION_SECONDS'), 0, 100 * 365 * 86400),
-    merkleBatchSize: parseInteger('LEDGER_MERKLE_BATCH_SIZE', read('LEDGER_MERKLE_BATCH_SIZE'), 1, 1 << 20),
+    merkleBatchSize: parseInteger('LEDGER_MERKLE_BATCH_SIZE', read('LEDGER_MERKLE_BATCH_SIZE'), 1, MAX_BATCH_LEAVES, 'a sealed root lists every leaf in one Kafka record'),
     merkleBatchMaxWaitMs: parseInteger('LEDGER_MERKLE_BATCH_MAX_WAIT_MS', read('LEDGER_MERKLE_BATCH_MAX_WAIT_MS'), 1, 3_600_000),
     fetchMaxWaitMs: parseInteger('LEDGER_FETCH_MAX_WAIT_MS', read('LEDGER_FETCH_MAX_WAIT_MS'), 0, 60_000),
     shutdownTimeoutSeconds: parseInteger('LEDGER_SHUTDOWN_TIMEOUT_SECONDS', read('LEDGER_SHUTDOWN_TIMEOUT_SECONDS'), 1, 3_600),
@@ -122,10 +123,11 @@ function parseBoolean(name: string, value: string): boolean {
   throw new ConfigError(`${name} must be true or false, got "${value}"`);
 }
 
-function parseInteger(name: string, value: string, min: number, max: number): number {
+/** `why` explains a bound the user would not guess (added to the error line). */
+function parseInteger(name: string, value: string, min: number, max: number, why?: string): number {
   if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number, got "${value}"`);
   const n = Number(value);
-  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}${why ? ` (${why})` : ''}, got ${n}`);
   return n;
 }
 

@@ -5,7 +5,7 @@ import { MERKLE_STORE, MerkleProcessor } from './processors/merkle.js';
 import { ANCHORS_STORE, ProjectorProcessor, RUNS_PROJECTION_STORE, TENANTS_STORE } from './processors/projector.js';
 import { ValidateProcessor, type ValidatePool } from './processors/validate.js';
 import type { KeyringSource } from './runtime/keyring-source.js';
-import type { DeadLetter, ProcessorSpec, StoreSpec, TopicSpec, Topology } from './runtime/topology-types.js';
+import { MAX_RECORD_BYTES, type DeadLetter, type ProcessorSpec, type StoreSpec, type TopicSpec, type Topology } from './runtime/topology-types.js';
 import { rejectionValue } from './processors/validate-core.js';
 
 export const TOPICS = {
@@ -20,12 +20,8 @@ export const TOPICS = {
   airgapTimeline: 'ledger.airgap.timeline',
 } as const;
 
-/**
- * Records that carry an export (validated exports, rejections with the original bytes, events)
- * can exceed the broker's default 1 MB record limit when the export is near the 1 MiB contract
- * limit; a record the broker refuses would abort its transaction forever. 4 MiB leaves room.
- */
-const LARGE = { 'max.message.bytes': String(4 * 1024 * 1024) };
+/** Every topic takes records up to MAX_RECORD_BYTES (why: runtime/topology-types.ts). */
+const LARGE = { 'max.message.bytes': String(MAX_RECORD_BYTES) };
 const INFINITE = { 'retention.ms': '-1' };
 const YEAR_MS = String(365 * 24 * 3600 * 1000);
 
@@ -49,14 +45,14 @@ export function pipelineTopics(partitions: number): TopicSpec[] {
   const avro = (name: string) => ({ kind: 'avro' as const, record: TOPIC_RECORDS[name] });
   return [
     { name: TOPICS.exportsCreated, partitions, value: { kind: 'raw', record: 'Export' }, config: LARGE, doc: 'input: exports, JSON or Avro' },
-    { name: TOPICS.airgapBundles, partitions, value: { kind: 'raw', record: 'AirgapBundleImport' }, doc: 'input: air-gap bundle imports, JSON or Avro' },
+    { name: TOPICS.airgapBundles, partitions, value: { kind: 'raw', record: 'AirgapBundleImport' }, config: LARGE, doc: 'input: air-gap bundle imports, JSON or Avro' },
     { name: TOPICS.validated, partitions, value: avro(TOPICS.validated), config: LARGE, doc: 're-keyed tenantId/runId' },
     { name: TOPICS.rejected, partitions, value: avro(TOPICS.rejected), config: { ...LARGE, 'retention.ms': YEAR_MS }, doc: 'dead letters' },
-    { name: TOPICS.duplicates, partitions, value: avro(TOPICS.duplicates) },
+    { name: TOPICS.duplicates, partitions, value: avro(TOPICS.duplicates), config: LARGE },
     { name: TOPICS.events, partitions, value: avro(TOPICS.events), config: { ...LARGE, ...INFINITE }, doc: 'the ledger' },
-    { name: TOPICS.merkleRoots, partitions, value: avro(TOPICS.merkleRoots), config: INFINITE },
-    { name: TOPICS.timeline, partitions, value: avro(TOPICS.timeline), config: { 'cleanup.policy': 'compact' } },
-    { name: TOPICS.airgapTimeline, partitions, value: avro(TOPICS.airgapTimeline), config: { 'cleanup.policy': 'compact' } },
+    { name: TOPICS.merkleRoots, partitions, value: avro(TOPICS.merkleRoots), config: { ...LARGE, ...INFINITE } },
+    { name: TOPICS.timeline, partitions, value: avro(TOPICS.timeline), config: { ...LARGE, 'cleanup.policy': 'compact' } },
+    { name: TOPICS.airgapTimeline, partitions, value: avro(TOPICS.airgapTimeline), config: { ...LARGE, 'cleanup.policy': 'compact' } },
   ];
 }
 

@@ -9,6 +9,26 @@ import type { InputRecord, KeyValueStore, Processor, ProcessorContext } from '..
 export const MERKLE_STORE = 'merkle-batches';
 const STATE_KEY = 'state';
 
+/**
+ * Most leaves a batch may have. A sealed root lists every leaf, and the open batch is one store
+ * value: ~74 bytes per leaf, ~0.74 MB at 10,000. That stays under MAX_BATCH_BYTES, so a batch of
+ * ordinary events seals at batchSize, and under the broker's default 1 MB record limit, so it also
+ * fits topics created before they were given a larger one. At 20,000 leaves the broker refused
+ * the root (MESSAGE_TOO_LARGE).
+ */
+export const MAX_BATCH_LEAVES = 10_000;
+
+/**
+ * A batch also seals early, before an event that would take its leaves and bundleIds past this
+ * many bytes (as JSON, the store's encoding and never smaller than the root's Avro). bundleIds
+ * are free text bounded only by the 1 MiB export, so a few exports of one tenant could otherwise
+ * make one root or store value larger than any record limit and halt the partition for every
+ * tenant on it. With it, a root or open batch stays under this plus one event's share (at most
+ * ~6 MiB of JSON for a 1 MiB bundleId of control characters), below the topics' record limit
+ * (MAX_RECORD_BYTES, 8 MiB).
+ */
+export const MAX_BATCH_BYTES = 1024 * 1024;
+
 export interface MerkleOptions {
   readonly topics: { readonly roots: string };
   readonly batchSize: number;
@@ -55,11 +75,36 @@ function ownCopy(state: BatchState): BatchState {
   return open ? { ...state, open: { ...open, leaves: [...open.leaves], bundleIds: [...open.bundleIds] } } : state;
 }
 
+/**
+ * Offsets commit with the state, so this only matters after a manual offset reset: an event
+ * already sealed or already in the open batch is not taken twice.
+ */
+const isTaken = (state: BatchState, record: InputRecord<LedgerEventValue>): boolean =>
+  record.offset <= (state.open ? state.open.lastOffset : state.lastSealedOffset);
+
+/** Bytes of a string in the store's JSON encoding of the open batch, with its separating comma. */
+const jsonBytes = (text: string): number => Buffer.byteLength(JSON.stringify(text)) + 1;
+
+/** What the open batch's leaves and bundleIds take in its store value (see MAX_BATCH_BYTES). */
+const openBatchBytes = (open: OpenBatch): number =>
+  open.leaves.reduce((sum, leaf) => sum + jsonBytes(leaf), 0) + open.bundleIds.reduce((sum, id) => sum + jsonBytes(id), 0);
+
+/** What appending this event adds: its leaf, and its bundleId when the batch does not list it yet. */
+function bytesAdded(open: OpenBatch | null, event: LedgerEventValue): number {
+  const bundleId = event.export.bundleId;
+  const listed = !bundleId || (open?.bundleIds.includes(bundleId) ?? false);
+  return jsonBytes(event.eventHash) + (listed ? 0 : jsonBytes(bundleId));
+}
+
 export class MerkleProcessor implements Processor<LedgerEventValue> {
   private context!: ProcessorContext;
   private store!: KeyValueStore<BatchState>;
 
-  constructor(private readonly options: MerkleOptions) {}
+  constructor(private readonly options: MerkleOptions) {
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1 || options.batchSize > MAX_BATCH_LEAVES) {
+      throw new RangeError(`merkle batch size must be a whole number from 1 to ${MAX_BATCH_LEAVES}, got ${options.batchSize}`);
+    }
+  }
 
   init(context: ProcessorContext): void {
     this.context = context;
@@ -74,9 +119,19 @@ export class MerkleProcessor implements Processor<LedgerEventValue> {
 
   async processBatch(records: ReadonlyArray<InputRecord<LedgerEventValue>>): Promise<void> {
     let state = ownCopy((await this.store.get(STATE_KEY)) ?? INITIAL);
+    let openBytes = state.open ? openBatchBytes(state.open) : 0;
     for (const record of records) {
+      if (isTaken(state, record)) continue;
+      if (state.open && openBytes + bytesAdded(state.open, record.value) > MAX_BATCH_BYTES) {
+        state = this.seal(state);
+        openBytes = 0;
+      }
+      openBytes += bytesAdded(state.open, record.value);
       state = this.append(state, record);
-      if (state.open && state.open.leaves.length >= this.options.batchSize) state = this.seal(state);
+      if (state.open && state.open.leaves.length >= this.options.batchSize) {
+        state = this.seal(state);
+        openBytes = 0;
+      }
     }
     this.store.put(STATE_KEY, state);
   }
@@ -94,9 +149,6 @@ export class MerkleProcessor implements Processor<LedgerEventValue> {
   private append(state: BatchState, record: InputRecord<LedgerEventValue>): BatchState {
     const bundleId = record.value.export.bundleId;
     const open = state.open;
-    // Offsets commit with the state, so this only matters after a manual offset reset: an event
-    // already sealed or already in the open batch is not taken twice.
-    if (record.offset <= (open ? open.lastOffset : (state.lastSealedOffset ?? -1))) return state;
     if (!open) {
       const opened: OpenBatch = { firstOffset: record.offset, lastOffset: record.offset, leaves: [record.value.eventHash], bundleIds: bundleId ? [bundleId] : [], openedAtMs: this.context.wallClockMs() };
       return { ...state, open: opened };

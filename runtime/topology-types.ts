@@ -71,7 +71,17 @@ export class TopologyError extends Error {
 
 export const changelogTopicName = (appId: string, store: string): string => `${appId}-${store}-changelog`;
 
-export const CHANGELOG_TOPIC_CONFIG: Readonly<Record<string, string>> = { 'cleanup.policy': 'compact' };
+/**
+ * max.message.bytes of every topic the pipeline creates. A record the broker refuses aborts its
+ * transaction each time it is retried, which halts that task's partition for every tenant on it,
+ * so the limit must hold the largest record a valid 1 MiB input can lead to: a rejection or
+ * validated export carries the original next to its parsed fields (~2 MiB), and a store value
+ * holds an export's free-text fields as JSON, where a control character takes 6 bytes (up to
+ * ~6 MiB). The broker's default is 1 MB.
+ */
+export const MAX_RECORD_BYTES = 8 * 1024 * 1024;
+
+export const CHANGELOG_TOPIC_CONFIG: Readonly<Record<string, string>> = { 'cleanup.policy': 'compact', 'max.message.bytes': String(MAX_RECORD_BYTES) };
 
 /** The number of tasks (partitions) of a processor: the common partition count of its inputs. */
 export function taskCount(topology: Topology, processor: ProcessorSpec): number {

@@ -15,7 +15,7 @@ import type { TimelineEntry } from '../../processors/projector.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers, schemaRegistryUrl } from '../support/env.js';
 import { freePort, killHard, repoRoot, runLedger, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
-import { endOffsets, ensurePipelineTopics, kcatRead, startGroupAtEnd } from '../support/topics.js';
+import { endOffsets, ensurePipelineTopics, kcatRead, startPipelineGroupsAtEnd } from '../support/topics.js';
 
 // The projector on the real broker, scraped by a real Prometheus (DESIGN.md 5): `ledger run`
 // with all four processors, exports produced by KafkaJS, bundle imports produced by kcat. Then:
@@ -94,14 +94,7 @@ describe('projector on the broker, scraped by Prometheus', () => {
     const paths = { keyring: join(dir, 'keyring.json'), signingKey: join(dir, 'signer.pem'), state: join(dir, 'state'), prometheus: join(dir, 'prometheus') };
     await writeFile(paths.keyring, JSON.stringify(keyringDocument(keys)));
     await writeFile(paths.signingKey, signer.privateKeyPem);
-    for (const [processor, topics] of [
-      ['validate', [TOPICS.exportsCreated]],
-      ['dedupe', [TOPICS.validated]],
-      ['merkle', [TOPICS.events]],
-      ['projector', [TOPICS.events, TOPICS.merkleRoots, TOPICS.airgapBundles]],
-    ] as const) {
-      await startGroupAtEnd(admin, `${run}-${processor}`, topics);
-    }
+    await startPipelineGroupsAtEnd(admin, run);
     const metricsPort = await freePort();
     const env = {
       ...registryEnv,

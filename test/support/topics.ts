@@ -3,7 +3,7 @@ import type { Admin } from 'kafkajs';
 import { kafkaBrokers } from './env.js';
 import { loadConfig } from '../../config.js';
 import { ensureTopics } from '../../runtime/kafka/topics.js';
-import { pipelineTopics } from '../../topology.js';
+import { pipelineTopics, TOPICS } from '../../topology.js';
 
 /**
  * Creates the pipeline's topics as `ledger run` would (default partition count), so a test can
@@ -54,5 +54,17 @@ export async function startGroupAtEnd(admin: Admin, groupId: string, topics: rea
   for (const topic of topics) {
     const ends = await endOffsets(admin, topic);
     await admin.setOffsets({ groupId, topic, partitions: [...ends].map(([partition, offset]) => ({ partition, offset: String(offset) })) });
+  }
+}
+
+/** Starts the consumer groups of all four processors of `appId` (`ledger run`'s naming) at the current end. */
+export async function startPipelineGroupsAtEnd(admin: Admin, appId: string): Promise<void> {
+  for (const [processor, topics] of [
+    ['validate', [TOPICS.exportsCreated]],
+    ['dedupe', [TOPICS.validated]],
+    ['merkle', [TOPICS.events]],
+    ['projector', [TOPICS.events, TOPICS.merkleRoots, TOPICS.airgapBundles]],
+  ] as const) {
+    await startGroupAtEnd(admin, `${appId}-${processor}`, topics);
   }
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../config.js';
+import { MAX_BATCH_LEAVES } from '../../processors/merkle.js';
 
 describe('configuration', () => {
   it('has working defaults', () => {
@@ -9,6 +10,10 @@ describe('configuration', () => {
     expect(c.signaturesRequired).toBe(true);
     expect(c.metricsPort).toBe(9464);
     expect(c.freshnessThresholdSeconds).toBe(604800);
+  });
+
+  it('accepts a Merkle batch size up to MAX_BATCH_LEAVES', () => {
+    expect(loadConfig({ LEDGER_MERKLE_BATCH_SIZE: String(MAX_BATCH_LEAVES) }).merkleBatchSize).toBe(MAX_BATCH_LEAVES);
   });
 
   it('treats an empty variable as unset', () => {
@@ -42,6 +47,7 @@ describe('configuration', () => {
     [{ SCHEMA_REGISTRY_URL: 'not a url' }, /is not a URL/],
     [{ LEDGER_APP_ID: 'has space' }, /LEDGER_APP_ID/],
     [{ LEDGER_PARTITIONS: '0' }, /LEDGER_PARTITIONS/],
+    [{ LEDGER_MERKLE_BATCH_SIZE: '10001' }, /^LEDGER_MERKLE_BATCH_SIZE must be between 1 and 10000 \(a sealed root lists every leaf in one Kafka record\), got 10001$/],
   ])('refuses %o with one clear line', (env, message) => {
     let error: unknown;
     try {

@@ -10,14 +10,14 @@ import { generateEd25519KeyPair } from '../../../contracts/ed25519.js';
 import type { LedgerEvent } from '../../../contracts/ledger-event.js';
 import { airgapAnchorReference, batchRootHash, merkleRootSignatureValid, type MerkleRootRecord } from '../../../contracts/merkle-root.js';
 import { ledgerEventFor } from '../../../examples/events.js';
-import { MERKLE_STORE } from '../../../processors/merkle.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_LEAVES, MERKLE_STORE, MerkleProcessor } from '../../../processors/merkle.js';
 import { jsonLineLogger } from '../../../runtime/kafka/client.js';
 import { LocalDriver } from '../../../runtime/local-driver.js';
 import type { MetricsSink, ObservationName } from '../../../runtime/types.js';
 import { MemoryBackend } from '../../../state/memory.js';
 import { RocksDbBackend } from '../../../state/rocksdb.js';
 import type { StoreBackend } from '../../../state/store.js';
-import { changelogTopicName } from '../../../runtime/topology-types.js';
+import { changelogTopicName, MAX_RECORD_BYTES } from '../../../runtime/topology-types.js';
 import { TOPICS } from '../../../topology.js';
 
 // The merkle processor through the in-process driver with the real Avro codec: ledger events
@@ -204,6 +204,49 @@ describe('merkle processor', () => {
       JSON.stringify({ nextBatchSeq: 1, previousSignature: sealed.signature, lastSealedOffset: 4, open: open(5, 7, ['bundle-1', 'bundle-0']) }),
     ]);
     expect(sealed).toMatchObject({ firstOffset: 0, lastOffset: 4, leaves: hashes(list.slice(0, 5)), bundleIds: ['bundle-0', 'bundle-1'] });
+  });
+
+  it('seals early before a batch\'s leaves and bundleIds would pass MAX_BATCH_BYTES, the same whether events come one by one or together', async () => {
+    const { driver, pipeline, pipeEvents, roots } = await setup({ batchSize: 64 });
+    // bundleIds are free text: ~400 KB of letters, ~1.2 MB as JSON (200,000 control characters), and one shared by three events.
+    const ids = { a: 'a'.repeat(400_000), ctrl: '\u0001'.repeat(200_000), b: 'b'.repeat(400_000), c: 'c'.repeat(400_000), shared: 's'.repeat(300_000) };
+    const bundles = [ids.a, ids.b, ids.c, ids.ctrl, ids.a, ids.shared, ids.shared, ids.shared, null];
+    for (const partition of [0, 1]) {
+      const list = events(`bytes-${partition}`, bundles.length, (i) => bundles[i]);
+      if (partition === 0) await pipeEvents(0, list);
+      else for (const e of list) await pipeEvents(1, [e]);
+    }
+    await driver.endOfInput();
+    for (const partition of [0, 1]) {
+      const sealed = (await roots(partition)).map((r) => r.value);
+      // a+b fit (~800 KB); c would pass 1 MiB; ctrl alone is over it and stays alone; the shared id counts once.
+      expect(sealed.map((r) => [r.firstOffset, r.lastOffset])).toEqual([[0, 1], [2, 2], [3, 3], [4, 8]]);
+      expect(sealed.map((r) => r.bundleIds.map((id) => id.length))).toEqual([[400_000, 400_000], [400_000], [200_000], [400_000, 300_000]]);
+      for (const root of sealed) expect(merkleRootSignatureValid(root, signer.publicKey)).toBe(true);
+    }
+    // Every record written stays under the topics' record limit.
+    const changelog = changelogTopicName(pipeline.topology.appId, MERKLE_STORE);
+    for (const record of [...driver.records(TOPICS.merkleRoots), ...driver.records(changelog)]) expect(record.value?.length ?? 0).toBeLessThan(MAX_RECORD_BYTES);
+  });
+
+  it('seals MAX_BATCH_LEAVES ordinary events at batchSize, as one root within the broker\'s default 1 MB record limit', async () => {
+    const { driver, pipeline, pipeEvents, roots } = await setup({ batchSize: MAX_BATCH_LEAVES });
+    const list = events('max-leaves', MAX_BATCH_LEAVES, () => 'bundle-max');
+    await pipeEvents(0, list.slice(0, -1));
+    const changelog = changelogTopicName(pipeline.topology.appId, MERKLE_STORE);
+    const openState = driver.partitionsOf(changelog)[0].at(-1)?.value?.length ?? 0;
+    expect(openState).toBeGreaterThan(MAX_BATCH_LEAVES * 71);
+    expect(openState).toBeLessThan(Math.min(MAX_BATCH_BYTES, 1_000_000));
+    await pipeEvents(0, list.slice(-1));
+    const [root] = await roots(0);
+    expect(root.value.leafCount).toBe(MAX_BATCH_LEAVES);
+    expect(driver.records(TOPICS.merkleRoots)[0].value?.length).toBeLessThan(1_000_000);
+  });
+
+  it('refuses a batch size over MAX_BATCH_LEAVES', () => {
+    const options = { topics: { roots: TOPICS.merkleRoots }, batchMaxWaitMs: 1_000, keyId: KEY_ID, sign: () => Buffer.alloc(64) };
+    expect(() => new MerkleProcessor({ ...options, batchSize: MAX_BATCH_LEAVES + 1 })).toThrow(RangeError);
+    expect(() => new MerkleProcessor({ ...options, batchSize: MAX_BATCH_LEAVES })).not.toThrow();
   });
 
   it('continues the open batch and the chain after a restart on the same RocksDB store, without resealing or skipping', async () => {

@@ -2,6 +2,10 @@ import type { Admin } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { isConnectionFailure } from '../../../runtime/kafka/driver.js';
 import { BrokerUnavailableError, listTopicNames } from '../../../runtime/kafka/topics.js';
+import { Keyring } from '../../../contracts/keyring.js';
+import { KeyringSource } from '../../../runtime/keyring-source.js';
+import { allTopics, MAX_RECORD_BYTES } from '../../../runtime/topology-types.js';
+import { pipelineTopology } from '../../../topology.js';
 
 // KafkaJS's admin.listTopics() destructures a null metadata response when no broker answered
 // (seen during a broker restart); start-up must read that as "broker away, wait", not a crash.
@@ -39,5 +43,22 @@ describe('isConnectionFailure (what start-up waits out)', () => {
   it('does not count refusals or our own bugs', () => {
     expect(isConnectionFailure(Object.assign(new Error('Topic authorization failed'), { name: 'KafkaJSProtocolError' }))).toBe(false);
     expect(isConnectionFailure(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(false);
+  });
+});
+
+describe('record size limit of the topics the pipeline creates', () => {
+  it('is MAX_RECORD_BYTES on every declared topic and every changelog', () => {
+    const topology = pipelineTopology({
+      appId: 'limits',
+      partitions: 3,
+      keyring: KeyringSource.fixed(new Keyring([])),
+      signaturesRequired: false,
+      validatePool: null,
+      dedupeRetentionMs: 0,
+      merkle: { batchSize: 16, batchMaxWaitMs: 1_000, keyId: 'k', sign: () => Buffer.alloc(64) },
+    });
+    const topics = allTopics(topology);
+    expect(topics.filter((t) => t.name.endsWith('-changelog')).length).toBeGreaterThanOrEqual(5);
+    for (const topic of topics) expect({ topic: topic.name, limit: topic.config?.['max.message.bytes'] }).toEqual({ topic: topic.name, limit: String(MAX_RECORD_BYTES) });
   });
 });
