@@ -10,7 +10,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { restoreStores } from '../runtime/kafka/recovery.js';
 import { RocksDbBackend } from '../state/rocksdb.js';
 import type { ChangelogEntry, ChangelogRecord, StorePartition } from '../state/store.js';
-import { CHANGELOG_TOPIC_CONFIG, changelogTopicName } from '../runtime/topology-types.js';
+import { CHANGELOG_TOPIC_CONFIG, changelogTopicName, FETCH_LIMITS } from '../runtime/topology-types.js';
 import { RUNS_STORE } from '../processors/dedupe.js';
 import { withCeiling, type BenchResult } from './report.js';
 import { benchRunKey, benchRunState, directoryBytes, withTempDir } from './store.js';
@@ -19,7 +19,7 @@ import { benchRunKey, benchRunState, directoryBytes, withTempDir } from './store
 const PRODUCE_BATCH = 2_000;
 const PRODUCE_IN_FLIGHT = 4;
 /** The fetch settings of runtime/kafka/read-range.ts, so the ceiling reads the way restore reads. */
-const FETCH = { readUncommitted: false, maxWaitTimeInMs: 100, maxBytesPerPartition: 8 * 1024 * 1024 } as const;
+const FETCH = { readUncommitted: false, maxWaitTimeInMs: 100, ...FETCH_LIMITS } as const;
 
 const seconds = (from: bigint, to: bigint = process.hrtime.bigint()): number => Number(to - from) / 1e9;
 

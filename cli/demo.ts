@@ -13,7 +13,7 @@ import { createKafka, jsonLineLogger } from '../runtime/kafka/client.js';
 import { KafkaDriver } from '../runtime/kafka/driver.js';
 import { ensureTopics } from '../runtime/kafka/topics.js';
 import { packageRoot } from '../runtime/paths.js';
-import { allTopics } from '../runtime/topology-types.js';
+import { allTopics, FETCH_LIMITS } from '../runtime/topology-types.js';
 import { RocksDbBackend } from '../state/rocksdb.js';
 import { TOPICS } from '../topology.js';
 import { integerFlag, parseFlags } from './args.js';
@@ -91,7 +91,7 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
 
   // Count this run's final outcomes: a fresh group that starts at the end of the output topics.
   const quiet = new Kafka({ clientId: 'ledger-demo-reader', brokers: [...config.kafka.brokers], logLevel: logLevel.NOTHING });
-  const reader = quiet.consumer({ groupId: `ledger-demo-${Date.now()}`, maxWaitTimeInMs: 200 });
+  const reader = quiet.consumer({ groupId: `ledger-demo-${Date.now()}`, maxWaitTimeInMs: 200, ...FETCH_LIMITS });
   const tallies = { accepted: 0, duplicates: 0, rejected: new Map<string, number>() };
   const sealedLeaves = new Map<string, string>(); // eventHash → partition/batchSeq
   const sealedOfOurs = (): string[] => [...acceptedEvents].filter((e) => sealedLeaves.has(e));

@@ -4,6 +4,7 @@
 import type { AirgapBundleCode } from './codes.js';
 import { MAX_EXPORT_BYTES } from './export.js';
 import { compareInstants, parseUtcInstant } from './utc-instant.js';
+import { quote } from './quote.js';
 
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -55,7 +56,6 @@ const FINDING_FIELDS: ReadonlySet<string> = new Set(['findingId', 'severity', 's
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 type Fields = Readonly<Record<string, unknown>>;
-const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);
 const reject = (code: AirgapBundleCode, message: string, tenantId?: unknown): BundleCheck =>
   typeof tenantId === 'string' && tenantId !== '' ? { ok: false, code, message, tenantId } : { ok: false, code, message };
 

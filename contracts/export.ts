@@ -9,6 +9,7 @@ import { EXPORT_PAYLOAD_TYPE, pae } from './dsse.js';
 import { signEd25519, verifyEd25519, type Ed25519PrivateKeyInput } from './ed25519.js';
 import { isKeyAuthorizedForTenant, type Keyring } from './keyring.js';
 import { compareInstants, parseUtcInstant } from './utc-instant.js';
+import { quote } from './quote.js';
 
 /** DESIGN.md 3.3 #1: 1 MiB. */
 export const MAX_EXPORT_BYTES = 1_048_576;
@@ -110,7 +111,6 @@ type Fields = Readonly<Record<string, unknown>>;
 type Decoded = { readonly fields: Fields } | { readonly failure: Failure };
 
 const fail = (code: ValidationCode, message: string): Failure => ({ code, message });
-const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);
 
 export function validateExport(input: ExportInput, policy: ValidationPolicy): ValidationResult {
   const tooLarge = checkSize(input.bytes, policy.maxBytes ?? MAX_EXPORT_BYTES); // #1

@@ -11,10 +11,9 @@ const STATE_KEY = 'state';
 
 /**
  * Most leaves a batch may have. A sealed root lists every leaf, and the open batch is one store
- * value: ~74 bytes per leaf, ~0.74 MB at 10,000. That stays under MAX_BATCH_BYTES, so a batch of
- * ordinary events seals at batchSize, and under the broker's default 1 MB record limit, so it also
- * fits topics created before they were given a larger one. At 20,000 leaves the broker refused
- * the root (MESSAGE_TOO_LARGE).
+ * value: ~74 bytes per leaf, ~0.74 MB at 10,000. That stays under MAX_BATCH_BYTES, so a batch
+ * seals at batchSize unless its events bring many distinct bundleIds. At 20,000 leaves a broker
+ * with the default 1 MB record limit refused the root (MESSAGE_TOO_LARGE).
  */
 export const MAX_BATCH_LEAVES = 10_000;
 

@@ -199,7 +199,8 @@ export class AvroValueCodec implements ValueCodec {
   }
 
   private readBody(topic: string, reader: Type, { writer, resolver }: ReadPlan, body: Buffer): unknown {
-    const problem = findBodyProblem(writer.type, body);
+    // Input topics carry other teams' bytes; the others, what this pipeline's encoder wrote.
+    const problem = findBodyProblem(writer.type, body, { utf8: this.jsonTopics.has(topic) });
     if (problem !== undefined) {
       throw new CodecError('CODEC_CORRUPT', `topic ${topic}: ${writer.label}: corrupt Avro body: ${problem}`);
     }

@@ -74,12 +74,21 @@ export const changelogTopicName = (appId: string, store: string): string => `${a
 /**
  * max.message.bytes of every topic the pipeline creates. A record the broker refuses aborts its
  * transaction each time it is retried, which halts that task's partition for every tenant on it,
- * so the limit must hold the largest record a valid 1 MiB input can lead to: a rejection or
- * validated export carries the original next to its parsed fields (~2 MiB), and a store value
- * holds an export's free-text fields as JSON, where a control character takes 6 bytes (up to
- * ~6 MiB). The broker's default is 1 MB.
+ * so the limit must hold the largest record a valid 1 MiB input can lead to: a validated export
+ * carries the original next to its parsed fields and key (measured up to 4 MiB), and a store
+ * value holds an export's free-text fields as JSON, where a control character takes 6 bytes
+ * (measured up to 7 MiB with its key). The broker's default is 1 MB.
  */
 export const MAX_RECORD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Fetch limits of every consumer of the pipeline's topics. Without fetch sessions (KafkaJS), a
+ * broker returns a record batch larger than the per-partition limit only for the first partition
+ * of a fetch that has data, so a large record behind a busy partition would wait indefinitely
+ * with KafkaJS's 1 MiB default. Per partition: the largest record plus its batch overhead; in
+ * all: the Java consumer's default fetch.max.bytes (50 MiB).
+ */
+export const FETCH_LIMITS = { maxBytesPerPartition: MAX_RECORD_BYTES + 64 * 1024, maxBytes: 50 * 1024 * 1024 } as const;
 
 export const CHANGELOG_TOPIC_CONFIG: Readonly<Record<string, string>> = { 'cleanup.policy': 'compact', 'max.message.bytes': String(MAX_RECORD_BYTES) };
 

@@ -6,7 +6,7 @@ import { restoreStores } from './recovery.js';
 import { BrokerUnavailableError, ensureTopics } from './topics.js';
 import type { TopicSerde } from '../serde.js';
 import { Task, type RawInput, type UnitOfWork } from '../task.js';
-import { allTopics, changelogTopicName, checkTopology, type ProcessorSpec, type Topology } from '../topology-types.js';
+import { allTopics, changelogTopicName, checkTopology, FETCH_LIMITS, type ProcessorSpec, type Topology } from '../topology-types.js';
 import type { Headers, MetricsSink } from '../types.js';
 import type { StoreBackend } from '../../state/store.js';
 import { CommittedWrites, type CommittedWriteListener, type HostedPartition, type HostedStores } from '../../state/query.js';
@@ -189,6 +189,7 @@ class ProcessorRunner {
       groupId: this.groupId,
       partitionAssigners: [CoPartitionedAssigner],
       readUncommitted: false,
+      ...FETCH_LIMITS,
       maxWaitTimeInMs: this.options.maxWaitTimeInMs ?? 50,
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: 30_000,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
+import { FETCH_LIMITS } from '../topology-types.js';
 
 /** A partition to read from `from` (inclusive) to `to` (exclusive, e.g. the end offset). */
 export interface PartitionRange {
@@ -26,7 +27,7 @@ export async function readRanges(
   const byId = new Map(pending.map((r) => [`${r.topic}|${r.partition}`, r]));
   const reached = new Map<string, number>();
   let failed = false;
-  const consumer = kafka.consumer({ groupId: `range-reader-${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 100, maxBytesPerPartition: 8 * 1024 * 1024 });
+  const consumer = kafka.consumer({ groupId: `range-reader-${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 100, ...FETCH_LIMITS });
   const done = new Promise<void>((resolve, reject) => {
     const progress = (topic: string, partition: number, lastOffset: number): void => {
       const id = `${topic}|${partition}`;

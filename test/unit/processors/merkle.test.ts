@@ -224,9 +224,27 @@ describe('merkle processor', () => {
       expect(sealed.map((r) => r.bundleIds.map((id) => id.length))).toEqual([[400_000, 400_000], [400_000], [200_000], [400_000, 300_000]]);
       for (const root of sealed) expect(merkleRootSignatureValid(root, signer.publicKey)).toBe(true);
     }
-    // Every record written stays under the topics' record limit.
+    // A batch of more than one event keeps its leaves and bundleIds, as the store's JSON, within
+    // MAX_BATCH_BYTES; so does every open batch written to the changelog.
+    const jsonBytes = (texts: readonly string[]): number => texts.reduce((sum, t) => sum + Buffer.byteLength(JSON.stringify(t)) + 1, 0);
+    const sealed = (await roots()).map((r) => r.value);
+    for (const root of sealed.filter((r) => r.leafCount > 1)) expect(jsonBytes([...root.leaves, ...root.bundleIds])).toBeLessThanOrEqual(MAX_BATCH_BYTES);
     const changelog = changelogTopicName(pipeline.topology.appId, MERKLE_STORE);
+    for (const record of driver.records(changelog)) {
+      const open = (JSON.parse(record.value?.toString('utf8') ?? 'null') as { open: { leaves: string[]; bundleIds: string[] } | null } | null)?.open;
+      if (open && open.leaves.length > 1) expect(jsonBytes([...open.leaves, ...open.bundleIds])).toBeLessThanOrEqual(MAX_BATCH_BYTES);
+    }
     for (const record of [...driver.records(TOPICS.merkleRoots), ...driver.records(changelog)]) expect(record.value?.length ?? 0).toBeLessThan(MAX_RECORD_BYTES);
+  });
+
+  it('lets a batch reach MAX_BATCH_BYTES exactly, and seals before the next byte', async () => {
+    const { driver, pipeEvents, roots } = await setup({ batchSize: 64 });
+    // Each event adds its leaf (71 characters, quoted, comma: 74) and its new bundleId (quoted, comma).
+    const first = 'f'.repeat(500_000);
+    const second = 's'.repeat(MAX_BATCH_BYTES - (74 + first.length + 3) - 74 - 3);
+    await pipeEvents(0, events('exact', 3, (i) => [first, second, null][i]));
+    await driver.endOfInput();
+    expect((await roots(0)).map((r) => [r.value.firstOffset, r.value.lastOffset])).toEqual([[0, 1], [2, 2]]);
   });
 
   it('seals MAX_BATCH_LEAVES ordinary events at batchSize, as one root within the broker\'s default 1 MB record limit', async () => {

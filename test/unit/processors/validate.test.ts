@@ -80,6 +80,19 @@ describe('validate processor', () => {
     expect((await read(TOPICS.rejected)).map((r) => r.value.code)).toEqual(['ERR_MALFORMED']);
   });
 
+  it('rejects Avro whose strings are not UTF-8 as ERR_MALFORMED (avsc would make each bad byte a 3-byte U+FFFD)', async () => {
+    const { driver, pipeline, read } = await setup();
+    const avro = await pipeline.codec.encode(TOPICS.exportsCreated, { ...nullFilled(signedExport(spec, keys.active)) });
+    const at = avro.indexOf('scan-');
+    expect(at).toBeGreaterThan(0);
+    const bad = Buffer.from(avro);
+    bad[at + 4] = 0xff;
+    await driver.pipe(TOPICS.exportsCreated, { value: bad });
+    const [r] = await read(TOPICS.rejected);
+    expect(r.value).toMatchObject({ code: 'ERR_MALFORMED', message: expect.stringMatching(/not UTF-8/) });
+    expect(await read(TOPICS.validated)).toHaveLength(0);
+  });
+
   it('checks the 1 MiB limit on the raw bytes: the rejection keeps only the digest', async () => {
     const { driver, read } = await setup();
     const huge = Buffer.alloc(1_048_577, 0x20);

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import avro, { type Type, type types } from 'avsc';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -32,6 +33,12 @@ function referenceProblem(type: Type, body: Uint8Array): string | undefined {
     }
     return fail(`varint longer than 10 bytes at byte ${at}`);
   };
+  const string = (): void => {
+    const length = long();
+    const start = at;
+    take(length, 'string');
+    if (!isUtf8(body.subarray(start, at))) fail(`string at byte ${start} is not UTF-8`);
+  };
   const index = (count: number, what: string): number => {
     const i = long();
     if (i < 0 || i >= count) fail(`${what} index ${i} out of range 0..${count - 1}`);
@@ -60,13 +67,14 @@ function referenceProblem(type: Type, body: Uint8Array): string | undefined {
     } else if (name === 'long') long();
     else if (name === 'float') take(4, 'float');
     else if (name === 'double') take(8, 'double');
-    else if (name === 'bytes' || name === 'string') take(long(), name);
+    else if (name === 'bytes') take(long(), 'bytes');
+    else if (name === 'string') string();
     else if (name === 'fixed') take((t as types.FixedType).size, 'fixed');
     else if (name === 'enum') index((t as types.EnumType).symbols.length, 'enum');
     else if (name === 'array') blocks(() => value((t as types.ArrayType).itemsType));
     else if (name === 'map') {
       blocks(() => {
-        take(long(), 'map key');
+        string();
         value((t as types.MapType).valuesType as Type);
       });
     } else if (name === 'record' || name === 'error') (t as types.RecordType).fields.forEach((f) => value(f.type));
@@ -121,7 +129,7 @@ const damagedBody = fc.integer({ min: 0, max: allTypes.length - 1 }).chain((t) =
 describe('findBodyProblem', () => {
   it('accepts every well-formed body', () => {
     for (const type of allTypes) {
-      for (let sample = 0; sample < 50; sample += 1) expect(findBodyProblem(type, type.toBuffer(type.random()))).toBeUndefined();
+      for (let sample = 0; sample < 50; sample += 1) expect(findBodyProblem(type, type.toBuffer(type.random()), { utf8: true })).toBeUndefined();
     }
   });
 
@@ -131,7 +139,7 @@ describe('findBodyProblem', () => {
         const damaged = Buffer.concat([body, tail]);
         for (const [at, byte] of flips) if (damaged.length > 0) damaged[at % damaged.length] = byte;
         const bytes = cut === null ? damaged : damaged.subarray(0, cut % (damaged.length + 1));
-        expect(findBodyProblem(type, bytes)).toBe(referenceProblem(type, bytes));
+        expect(findBodyProblem(type, bytes, { utf8: true })).toBe(referenceProblem(type, bytes));
       }),
       { numRuns: 3_000 },
     );
@@ -145,6 +153,19 @@ describe('findBodyProblem', () => {
     badFlag[0] = 7;
     expect(findBodyProblem(node, badFlag)).toBe('boolean byte 7 at 0');
     expect(findBodyProblem(node, body.subarray(0, 3))).toMatch(/overruns the body|truncated/);
+  });
+
+  it('refuses a string or map key that is not UTF-8 when asked to, and accepts any that is', () => {
+    const text = avro.Type.forSchema({ type: 'record', name: 'T', fields: [{ name: 's', type: 'string' }, { name: 'm', type: { type: 'map', values: 'int' } }] });
+    const encode = (s: Buffer, key: Buffer): Buffer => Buffer.concat([Buffer.from([s.length * 2]), s, Buffer.from([2, key.length * 2]), key, Buffer.from([0, 0])]);
+    const fine = Buffer.from('héllo \u0000 😀', 'utf8');
+    const strict = { utf8: true };
+    expect(findBodyProblem(text, encode(fine, fine), strict)).toBeUndefined();
+    expect(findBodyProblem(text, encode(Buffer.from([0x61, 0xff]), fine), strict)).toBe('string at byte 1 is not UTF-8');
+    expect(findBodyProblem(text, encode(fine, Buffer.from([0xed, 0xa0, 0x80])), strict)).toBe(`string at byte ${fine.length + 3} is not UTF-8`); // a surrogate, encoded
+    expect(findBodyProblem(text, encode(fine, Buffer.from([0xe2, 0x82])), strict)).toBe(`string at byte ${fine.length + 3} is not UTF-8`); // cut short
+    // Without the option (the pipeline's own topics), only the structure is checked.
+    expect(findBodyProblem(text, encode(Buffer.from([0x61, 0xff]), fine))).toBeUndefined();
   });
 
   it('reports a recursion deeper than the stack instead of overflowing', () => {

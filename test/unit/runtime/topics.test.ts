@@ -4,7 +4,7 @@ import { isConnectionFailure } from '../../../runtime/kafka/driver.js';
 import { BrokerUnavailableError, listTopicNames } from '../../../runtime/kafka/topics.js';
 import { Keyring } from '../../../contracts/keyring.js';
 import { KeyringSource } from '../../../runtime/keyring-source.js';
-import { allTopics, MAX_RECORD_BYTES } from '../../../runtime/topology-types.js';
+import { allTopics, FETCH_LIMITS, MAX_RECORD_BYTES } from '../../../runtime/topology-types.js';
 import { pipelineTopology } from '../../../topology.js';
 
 // KafkaJS's admin.listTopics() destructures a null metadata response when no broker answered
@@ -60,5 +60,13 @@ describe('record size limit of the topics the pipeline creates', () => {
     const topics = allTopics(topology);
     expect(topics.filter((t) => t.name.endsWith('-changelog')).length).toBeGreaterThanOrEqual(5);
     for (const topic of topics) expect({ topic: topic.name, limit: topic.config?.['max.message.bytes'] }).toEqual({ topic: topic.name, limit: String(MAX_RECORD_BYTES) });
+  });
+});
+
+describe('fetch limits of the pipeline\'s consumers', () => {
+  it('fetch a whole batch holding the largest record a topic takes, from more than one partition at a time', () => {
+    // A record batch adds a 61-byte header and each record ~20 bytes plus its key to the value.
+    expect(FETCH_LIMITS.maxBytesPerPartition).toBeGreaterThanOrEqual(MAX_RECORD_BYTES + 61 + 20);
+    expect(FETCH_LIMITS.maxBytes).toBeGreaterThanOrEqual(2 * FETCH_LIMITS.maxBytesPerPartition);
   });
 });
