@@ -2,10 +2,6 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  assertUserKey,
-  assertUserKeyBytes,
-  CHANGELOG_OFFSET_KEY,
-  RESERVED_KEY_PREFIX,
   StoreError,
   type ChangelogEntry,
   type ChangelogRecord,
@@ -38,6 +34,22 @@ const rocksdb = require('rocksdb') as (location: string) => RawDb;
 
 const isNotFound = (error: Error): boolean => error.message.startsWith('NotFound');
 
+// One key space holds the user's keys and the store's own (the changelog offset). Keys come from
+// the input (a runKey starts with the tenantId, which may start with any character), so none may
+// be refused: that would fail its batch on every retry. The store's own keys start with NUL and a
+// second character that is not NUL; a user key starting with NUL is kept with one more NUL in
+// front. Every other key is kept as it is, so databases written before this rule read the same.
+const NUL = '\u0000';
+const NUL_BYTE = Buffer.from([0]);
+const CHANGELOG_OFFSET_KEY = `${NUL}changelog-offset`;
+const storedKey = (key: string): string => (key.startsWith(NUL) ? NUL + key : key);
+const storedKeyBytes = (key: Buffer): Buffer => (key.length > 0 && key[0] === 0 ? Buffer.concat([NUL_BYTE, key]) : key);
+/** The user key a stored key holds, or null for one of the store's own. */
+function userKey(stored: Buffer): string | null {
+  if (stored.length === 0 || stored[0] !== 0) return stored.toString('utf8');
+  return stored.length > 1 && stored[1] === 0 ? stored.subarray(1).toString('utf8') : null;
+}
+
 function call<T>(fn: (cb: Callback<T>) => void, what: string): Promise<T> {
   return new Promise((resolve, reject) =>
     fn((error, value) => (error ? reject(new StoreError('STORE_IO', `${what}: ${error.message}`, { cause: error })) : resolve(value))),
@@ -56,6 +68,10 @@ class RocksDbPartition implements StorePartition {
   }
 
   get(key: string): Promise<Buffer | undefined> {
+    return this.getStored(storedKey(key));
+  }
+
+  private getStored(key: string): Promise<Buffer | undefined> {
     this.assertOpen();
     return new Promise((resolve, reject) =>
       this.db.get(key, { asBuffer: true }, (error, value) => {
@@ -69,29 +85,32 @@ class RocksDbPartition implements StorePartition {
   getMany(keys: readonly string[]): Promise<Array<Buffer | undefined>> {
     this.assertOpen();
     if (keys.length === 0) return Promise.resolve([]);
-    return call((cb) => this.db.getMany(keys, { asBuffer: true }, cb), `getMany ${this.location}`);
+    return call((cb) => this.db.getMany(keys.map(storedKey), { asBuffer: true }, cb), `getMany ${this.location}`);
   }
 
   async *range(prefix: string, after?: string): AsyncIterable<readonly [string, Buffer]> {
     this.assertOpen();
-    const options: Record<string, unknown> = { keyAsBuffer: true, valueAsBuffer: true, gte: prefix === '' ? '\u0001' : prefix };
+    const from = storedKey(prefix);
+    const options: Record<string, unknown> = { keyAsBuffer: true, valueAsBuffer: true };
+    if (from !== '') options.gte = from;
     if (after !== undefined && Buffer.compare(Buffer.from(after, 'utf8'), Buffer.from(prefix, 'utf8')) >= 0) {
       delete options.gte;
-      options.gt = after;
+      options.gt = storedKey(after);
     }
-    if (prefix !== '') options.lt = prefixUpperBound(prefix);
+    if (from !== '') options.lt = prefixUpperBound(from);
     const it = this.db.iterator(options);
     try {
       for (;;) {
-        const entry = await new Promise<readonly [string, Buffer] | null>((resolve, reject) =>
+        const entry = await new Promise<readonly [Buffer, Buffer] | null>((resolve, reject) =>
           it.next((error, key, value) => {
             if (error) reject(new StoreError('STORE_IO', `iterate ${this.location}: ${error.message}`, { cause: error }));
             else if (key === undefined || value === undefined) resolve(null);
-            else resolve([key.toString('utf8'), value] as const);
+            else resolve([key, value] as const);
           }),
         );
         if (entry === null) return;
-        if (!entry[0].startsWith(RESERVED_KEY_PREFIX)) yield entry;
+        const key = userKey(entry[0]);
+        if (key !== null) yield [key, entry[1]] as const;
       }
     } finally {
       await new Promise<void>((resolve) => it.end(() => resolve()));
@@ -102,9 +121,8 @@ class RocksDbPartition implements StorePartition {
     if (entries.length === 0 && changelogOffset === null) return;
     return this.apply((batch) => {
       for (const e of entries) {
-        assertUserKey(e.key);
-        if (e.value === null) batch.del(e.key);
-        else batch.put(e.key, e.value);
+        if (e.value === null) batch.del(storedKey(e.key));
+        else batch.put(storedKey(e.key), e.value);
       }
     }, changelogOffset);
   }
@@ -113,9 +131,8 @@ class RocksDbPartition implements StorePartition {
     return this.apply((batch) => {
       for (const r of records) {
         if (r.key === null) continue;
-        assertUserKeyBytes(r.key);
-        if (r.value === null) batch.del(r.key);
-        else batch.put(r.key, r.value);
+        if (r.value === null) batch.del(storedKeyBytes(r.key));
+        else batch.put(storedKeyBytes(r.key), r.value);
       }
     }, changelogOffset);
   }
@@ -136,7 +153,7 @@ class RocksDbPartition implements StorePartition {
   }
 
   async changelogOffset(): Promise<number | null> {
-    const raw = await this.get(CHANGELOG_OFFSET_KEY);
+    const raw = await this.getStored(CHANGELOG_OFFSET_KEY);
     return raw === undefined ? null : Number(raw.toString('utf8'));
   }
 

@@ -49,7 +49,7 @@ export interface StoreBackend {
 
 export class StoreError extends Error {
   constructor(
-    readonly code: 'STORE_OPEN_FAILED' | 'STORE_IO' | 'STORE_RESERVED_KEY' | 'STORE_CLOSED',
+    readonly code: 'STORE_OPEN_FAILED' | 'STORE_IO' | 'STORE_CLOSED',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -57,18 +57,3 @@ export class StoreError extends Error {
     this.name = 'StoreError';
   }
 }
-
-/** Keys starting with NUL are the store's own bookkeeping (the changelog offset). */
-export const RESERVED_KEY_PREFIX = '\u0000';
-export const CHANGELOG_OFFSET_KEY = `${RESERVED_KEY_PREFIX}changelog-offset`;
-
-export function assertUserKey(key: string): void {
-  if (key.startsWith(RESERVED_KEY_PREFIX)) throw reservedKey(key);
-}
-
-/** assertUserKey for a key as UTF-8 bytes (NUL is the byte 0x00 in UTF-8 and nowhere else). */
-export function assertUserKeyBytes(key: Buffer): void {
-  if (key.length > 0 && key[0] === 0) throw reservedKey(key.toString('utf8'));
-}
-
-const reservedKey = (key: string): StoreError => new StoreError('STORE_RESERVED_KEY', `store keys may not start with NUL: ${JSON.stringify(key)}`);

@@ -1,5 +1,5 @@
 import { compareKeys } from './memory.js';
-import { assertUserKey, type ChangelogEntry, type StorePartition } from './store.js';
+import type { ChangelogEntry, StorePartition } from './store.js';
 import type { KeyValueStore } from '../runtime/types.js';
 
 // Store values are JSON documents; the same bytes go to the local database and the changelog.
@@ -44,12 +44,10 @@ export class StoreTransaction<V> implements KeyValueStore<V> {
   }
 
   put(key: string, value: V): void {
-    assertUserKey(key);
     this.pending.set(key, { value, bytes: encodeValue(value) });
   }
 
   delete(key: string): void {
-    assertUserKey(key);
     this.pending.set(key, { value: undefined, bytes: null });
   }
 

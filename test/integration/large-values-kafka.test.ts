@@ -22,13 +22,16 @@ import { endOffsets, ensurePipelineTopics, kcatRead, startPipelineGroupsAtEnd } 
 // and its free-text fields travel on: bundleId into the Merkle root's bundleIds and the open
 // batch's store value, every optional field into the timeline entry and the projector's store.
 // A record the broker refuses (over max.message.bytes) aborts its transaction every time it is
-// retried, which would halt that stage's partition for good. `ledger run` with all four stages;
-// exports produced by KafkaJS; the outcome read back by kcat.
+// retried, which would halt that stage's partition for good; so would a store key the store
+// refused (a tenantId starting with NUL). `ledger run` with all four stages; exports produced by
+// KafkaJS; the outcome read back by kcat.
 
 const run = `large-it-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 const KEY_ID = `${run}-signer`;
 const BIG_TENANT = `${run}-big`;
 const TENANTS = [`${run}-t0`, `${run}-t1`];
+/** A tenantId that starts with NUL: its run keys begin with the character the stores once refused. */
+const NUL_TENANT = `\u0000${run}-nul`;
 const BIG_RUNS = 2;
 const BIG_BUNDLE_ID_BYTES = 680_000;
 const kafka = new Kafka({ clientId: run, brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
@@ -85,6 +88,22 @@ async function controlCharacterExport(): Promise<{ key: string; value: Buffer; b
   return { key: `${BIG_TENANT}/${String(body.runId)}`, value, bundleId };
 }
 
+/**
+ * Inputs that once made records no broker would take, or a key the store refused: a valid export
+ * of a tenant whose id starts with NUL; and two that must be rejected: an Avro export with a byte
+ * that is not UTF-8 in a string (avsc would have made it a 3-byte U+FFFD), and a JSON export whose
+ * runId is 170,000 control characters (quoted whole, its message alone was 1 MB).
+ */
+async function oddExports(): Promise<{ nulTenant: { key: string; value: Buffer }; rejected: Array<{ value: Buffer; code: string }> }> {
+  const nulBody = exportBody({ tenantId: NUL_TENANT, runSeed: `${run}:nul-tenant`, status: 'pending' });
+  const nulTenant = { key: `${NUL_TENANT}/${String(nulBody.runId)}`, value: Buffer.from(JSON.stringify(signExport(nulBody, keys.active.keyId, keys.active.privateKey))) };
+  const avro = await plainCodec.encode(TOPICS.exportsCreated, avroExportBody(signExport(exportBody({ tenantId: BIG_TENANT, runSeed: `${run}:utf8`, status: 'pending' }), keys.active.keyId, keys.active.privateKey) as unknown as ExportBody));
+  const notUtf8 = Buffer.from(avro);
+  notUtf8[notUtf8.indexOf('scan-') + 4] = 0xff;
+  const longRunId = Buffer.from(JSON.stringify(signExport({ ...exportBody({ tenantId: BIG_TENANT, runSeed: `${run}:long`, status: 'pending' }), runId: '\u0001'.repeat(170_000) }, keys.active.keyId, keys.active.privateKey)));
+  return { nulTenant, rejected: [{ value: notUtf8, code: 'ERR_MALFORMED' }, { value: longRunId, code: 'ERR_INVALID_FIELD' }] };
+}
+
 /** Where each partition of the topics this test reads ended before it produced anything. */
 const startOffsets = new Map<string, Map<number, number>>();
 
@@ -93,8 +112,10 @@ async function readTopic<T>(topic: string, record: string, keep: (key: string) =
   const out: Array<{ key: string; value: T }> = [];
   for (const [partition, from] of startOffsets.get(topic) ?? []) {
     for (const r of kcatRead(topic, partition, from)) {
-      if (r.key === null || r.value === null || !keep(r.key)) continue;
-      out.push({ key: r.key, value: codec.catalog.toPlainJson(record, await codec.decode(topic, r.value)) as unknown as T });
+      // A rejection of a value nothing could be read from has no key.
+      const key = r.key ?? '';
+      if (r.value === null || !keep(key)) continue;
+      out.push({ key, value: codec.catalog.toPlainJson(record, await codec.decode(topic, r.value)) as unknown as T });
     }
   }
   return out;
@@ -109,7 +130,7 @@ describe('large exports on the broker', () => {
     await writeFile(paths.keyring, JSON.stringify(keyringDocument(keys)));
     await writeFile(paths.signingKey, signer.privateKeyPem);
     await startPipelineGroupsAtEnd(admin, run);
-    for (const topic of [TOPICS.timeline, TOPICS.events, TOPICS.merkleRoots]) startOffsets.set(topic, await endOffsets(admin, topic));
+    for (const topic of [TOPICS.timeline, TOPICS.events, TOPICS.merkleRoots, TOPICS.rejected]) startOffsets.set(topic, await endOffsets(admin, topic));
     const worker = startLedger(['run'], {
       KAFKA_BROKERS: kafkaBrokers().join(','),
       LEDGER_APP_ID: run,
@@ -129,30 +150,59 @@ describe('large exports on the broker', () => {
     const stream = exportStream({ count: 60, keys, tenants: TENANTS, seed: run });
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    await producer.send({ topic: TOPICS.exportsCreated, acks: -1, messages: [...big, nul].map((b) => ({ key: b.key, value: b.value })) });
+    // One request each: a record batch of several would pass the record limit of a topic created before it was raised.
+    for (const b of [...big, nul]) await producer.send({ topic: TOPICS.exportsCreated, acks: -1, messages: [{ key: b.key, value: b.value }] });
+    const odd = await oddExports();
+    await producer.send({ topic: TOPICS.exportsCreated, acks: -1, messages: [{ key: odd.nulTenant.key, value: odd.nulTenant.value }] });
+    const rejectedSources = new Map<string, string>();
+    for (const r of odd.rejected) {
+      const [sent] = await producer.send({ topic: TOPICS.exportsCreated, acks: -1, messages: [{ key: `${BIG_TENANT}/odd`, value: r.value }] });
+      rejectedSources.set(`${sent.partition}/${sent.baseOffset}`, r.code);
+    }
     await producer.send({ topic: TOPICS.exportsCreated, acks: -1, messages: stream.map((r) => ({ key: r.key, value: r.value })) });
     await producer.disconnect();
 
-    const ours = (key: string): boolean => key.startsWith(`${BIG_TENANT}/`) || TENANTS.some((t) => key.startsWith(`${t}/`));
-    const runs = new Set([...big.map((b) => b.key), nul.key, ...stream.filter((r) => r.expect === 'OK').map((r) => r.key)]);
-    let timeline = new Map<string, TimelineEntry>();
-    await waitFor('every run of this test anchored on ledger.timeline', async () => {
+    const ours = (key: string): boolean => [BIG_TENANT, NUL_TENANT, ...TENANTS].some((t) => key.startsWith(`${t}/`));
+    const runs = new Set([...big.map((b) => b.key), nul.key, odd.nulTenant.key, ...stream.filter((r) => r.expect === 'OK').map((r) => r.key)]);
+    const alive = (): void => {
       if (worker.child.exitCode !== null) throw new Error(`ledger run exited with ${worker.child.exitCode}`);
+    };
+    // First every event, then every run's entry for its last event, anchored: an entry anchored
+    // by an earlier status's batch may still be waiting for the run's last event.
+    const expectedEvents = big.length + 2 + stream.filter((r) => r.expect === 'OK' && !r.replay).length;
+    let events: Array<{ key: string; value: { eventHash: string } }> = [];
+    await waitFor('every event of this test on ledger.events', async () => {
+      alive();
+      events = await readTopic<{ eventHash: string }>(TOPICS.events, 'LedgerEvent', ours);
+      return events.length >= expectedEvents;
+    }, 240_000);
+    expect(events).toHaveLength(expectedEvents);
+    // One run's events are on one partition, read in offset order: the last one read is its last.
+    const lastEvent = new Map(events.map((e) => [e.key, e.value.eventHash]));
+    expect([...lastEvent.keys()].sort()).toEqual([...runs].sort());
+    let timeline = new Map<string, TimelineEntry>();
+    await waitFor('every run of this test anchored on ledger.timeline with its last event', async () => {
+      alive();
       timeline = new Map((await readTopic<TimelineEntry>(TOPICS.timeline, 'TimelineEntry', ours)).map((r) => [r.key, r.value]));
-      return [...runs].every((key) => timeline.get(key)?.merkleRoot);
+      return [...runs].every((key) => timeline.get(key)?.eventHash === lastEvent.get(key) && timeline.get(key)?.merkleRoot);
     }, 240_000);
     expect([...timeline.keys()].sort()).toEqual([...runs].sort());
     for (const b of big.filter((_, i) => i % 3 === 2)) expect(timeline.get(b.key)).toMatchObject({ status: 'succeeded', bundleId: b.bundleId });
     expect(timeline.get(nul.key)).toMatchObject({ status: 'running', bundleId: nul.bundleId });
 
     // Every event of this test is a leaf of exactly one root signed with this test's key, and the
-    // roots holding the big ones list their bundleIds in full.
-    const events = await readTopic<{ eventHash: string }>(TOPICS.events, 'LedgerEvent', ours);
-    expect(events).toHaveLength(big.length + 1 + stream.filter((r) => r.expect === 'OK' && !r.replay).length);
+    // roots holding the large ones list their bundleIds in full.
     const roots = (await readTopic<MerkleRootRecord>(TOPICS.merkleRoots, 'MerkleRoot', () => true)).map((r) => r.value).filter((r) => r.keyId === KEY_ID);
     const leaves = roots.flatMap((r) => r.leaves);
     for (const e of events) expect(leaves.filter((l) => l === e.value.eventHash)).toHaveLength(1);
     const listed = new Set(roots.flatMap((r) => r.bundleIds));
     for (const b of [...big, nul]) expect(listed.has(b.bundleId)).toBe(true);
+
+    // The two bad exports are rejected with their codes and short messages, each record with its original bytes.
+    const rejections = (await readTopic<{ code: string; message: string; source: { partition: number; offset: number }; originalBytes: string | null }>(TOPICS.rejected, 'Rejection', () => true))
+      .map((r) => r.value)
+      .filter((r) => rejectedSources.has(`${r.source.partition}/${r.source.offset}`));
+    expect(rejections.map((r) => [rejectedSources.get(`${r.source.partition}/${r.source.offset}`), r.code])).toEqual([...rejectedSources.values()].map((code) => [code, code]));
+    for (const r of rejections) expect(r.message.length).toBeLessThan(1_000);
   }, 360_000);
 });

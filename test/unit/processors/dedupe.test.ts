@@ -14,6 +14,8 @@ import { buildPipeline, type Pipeline } from '../../../cli/pipeline.js';
 import { jsonLineLogger } from '../../../runtime/kafka/client.js';
 import { LocalDriver } from '../../../runtime/local-driver.js';
 import { MemoryBackend } from '../../../state/memory.js';
+import { RocksDbBackend } from '../../../state/rocksdb.js';
+import type { StoreBackend } from '../../../state/store.js';
 import { TOPICS } from '../../../topology.js';
 
 // The dedupe processor (DESIGN.md 3.4, 3.5) behind validate, through the in-process driver with
@@ -41,14 +43,14 @@ const RETENTION_SECONDS = 3_600;
 /** DedupeProcessor's default sweep interval (pipelineTopology does not override it). */
 const SWEEP_MS = 60_000;
 
-async function setup(options: { retentionSeconds?: number } = {}) {
+async function setup(options: { retentionSeconds?: number; backend?: StoreBackend } = {}) {
   const config = loadConfig({}, {
     LEDGER_KEYRING: keyringPath,
     LEDGER_PARTITIONS: '2',
     ...(options.retentionSeconds !== undefined ? { LEDGER_DEDUPE_RETENTION_SECONDS: String(options.retentionSeconds) } : {}),
   });
   const pipeline = buildPipeline(config, silent, { workers: 0, watchKeyring: false });
-  const driver = await LocalDriver.create({ topology: pipeline.topology, backend: new MemoryBackend(), serde: pipeline.serde });
+  const driver = await LocalDriver.create({ topology: pipeline.topology, backend: options.backend ?? new MemoryBackend(), serde: pipeline.serde });
   opened.push({ pipeline, driver });
   /** Records of a topic as {key, value as plain JSON} (what `ledger replay` writes). */
   const read = async (topic: string): Promise<Array<{ key: string | null; value: Plain }>> => {
@@ -92,6 +94,18 @@ function expectedDsseDigest(signed: { signatures: Array<{ keyId: string; signatu
 }
 
 describe('dedupe processor', () => {
+  it('takes a tenantId that starts with NUL like any other (its run keys share the RocksDB store with the changelog offset)', async () => {
+    const { read, send } = await setup({ backend: new RocksDbBackend(join(dir, 'nul-tenant')) });
+    const tenant = '\u0000acme';
+    await send(exportBytes(spec('pending', tenant)));
+    await send(exportBytes(spec('running', tenant)));
+    await send(exportBytes(spec('running', tenant)));
+    await send(exportBytes(spec('pending', 'acme')));
+    expect((await read(TOPICS.events)).map((e) => [e.value.tenantId, e.value.status])).toEqual([[tenant, 'pending'], [tenant, 'running'], ['acme', 'pending']]);
+    expect((await read(TOPICS.duplicates)).map((d) => d.value.tenantId)).toEqual([tenant]);
+    expect(await read(TOPICS.rejected)).toEqual([]);
+  });
+
   it('turns an accepted export into one LedgerEvent with the fields of DESIGN 3.5 and a recomputable eventHash', async () => {
     const { read, send } = await setup();
     const body = exportBody(spec('running'));

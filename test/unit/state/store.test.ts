@@ -79,19 +79,32 @@ describe.each(backends)('%s store partition', (_name, makeBackend) => {
     await store.close();
   });
 
-  it('refuses keys in the reserved NUL namespace', async () => {
-    const store = await (await makeBackend()).open('x', 0);
-    await expect(store.write([{ key: '\u0000changelog-offset', value: Buffer.from('9') }], null)).rejects.toMatchObject({ code: 'STORE_RESERVED_KEY' });
-    await store.close();
-  });
-
-  it('applies none of a write that a reserved key refuses (writes are atomic)', async () => {
-    const store = await (await makeBackend()).open('y', 0);
-    await store.write([{ key: 'a', value: Buffer.from('1') }], 4);
-    const refused = store.write([{ key: 'a', value: null }, { key: 'b', value: Buffer.from('2') }, { key: '\u0000x', value: Buffer.from('3') }], 5);
-    await expect(refused).rejects.toMatchObject({ code: 'STORE_RESERVED_KEY' });
-    expect((await store.getMany(['a', 'b'])).map((v) => v?.toString())).toEqual(['1', undefined]);
-    expect(await store.changelogOffset()).toBe(4);
+  it('keeps any user key, one starting with NUL too, apart from its own changelog offset, across a reopen', async () => {
+    const backend = await makeBackend();
+    const keys = ['\u0000changelog-offset', '\u0000x', '\u0000\u0000y', '\u0000', 'a'];
+    let store = await backend.open('nul', 0);
+    await store.write(keys.map((key, i) => ({ key, value: Buffer.from(String(i)) })), 4);
+    for (const reopen of [false, true]) {
+      if (reopen) {
+        await store.close();
+        store = await backend.open('nul', 0);
+      }
+      expect((await store.getMany(keys)).map((v) => v?.toString())).toEqual(['0', '1', '2', '3', '4']);
+      expect(await store.get('\u0000changelog-offset')).toEqual(Buffer.from('0'));
+      expect(await store.changelogOffset()).toBe(4);
+      const listed = async (prefix: string, after?: string): Promise<string[]> => {
+        const out: string[] = [];
+        for await (const [k] of store.range(prefix, after)) out.push(k);
+        return out;
+      };
+      expect(await listed('')).toEqual(['\u0000', '\u0000\u0000y', '\u0000changelog-offset', '\u0000x', 'a']);
+      expect(await listed('\u0000')).toEqual(['\u0000', '\u0000\u0000y', '\u0000changelog-offset', '\u0000x']);
+      expect(await listed('\u0000c')).toEqual(['\u0000changelog-offset']);
+      expect(await listed('', '\u0000changelog-offset')).toEqual(['\u0000x', 'a']);
+    }
+    await store.write([{ key: '\u0000x', value: null }], 5);
+    expect(await store.get('\u0000x')).toBeUndefined();
+    expect(await store.changelogOffset()).toBe(5);
     await store.close();
   });
 
@@ -116,12 +129,14 @@ describe.each(backends)('%s store partition', (_name, makeBackend) => {
     await store.close();
   });
 
-  it('restores nothing of a batch holding a key in the reserved NUL namespace', async () => {
+  it('restores changelog records whose keys start with NUL without touching its own offset', async () => {
     const store = await (await makeBackend()).open('v', 0);
-    const refused = store.restore([{ key: Buffer.from('ok'), value: Buffer.from('1') }, { key: Buffer.from('\u0000changelog-offset'), value: Buffer.from('5') }], 3);
-    await expect(refused).rejects.toMatchObject({ code: 'STORE_RESERVED_KEY' });
-    expect(await store.get('ok')).toBeUndefined();
-    expect(await store.changelogOffset()).toBeNull();
+    await store.restore([{ key: Buffer.from('ok'), value: Buffer.from('1') }, { key: Buffer.from('\u0000changelog-offset'), value: Buffer.from('5') }], 3);
+    expect((await store.getMany(['ok', '\u0000changelog-offset'])).map((v) => v?.toString())).toEqual(['1', '5']);
+    expect(await store.changelogOffset()).toBe(3);
+    await store.restore([{ key: Buffer.from('\u0000changelog-offset'), value: null }], 4);
+    expect(await store.get('\u0000changelog-offset')).toBeUndefined();
+    expect(await store.changelogOffset()).toBe(4);
     await store.close();
   });
 
