@@ -22,6 +22,7 @@ import { packageRoot } from '../runtime/paths.js';
 import { MemoryBackend } from '../state/memory.js';
 import { pipelineTopology, TOPICS } from '../topology.js';
 import type { BenchResult } from './report.js';
+import { FETCH_LIMITS } from '../runtime/topology-types.js';
 
 const root = packageRoot(import.meta.url);
 const silent = jsonLineLogger('bench', { write: () => true } as unknown as NodeJS.WritableStream);
@@ -103,7 +104,7 @@ export async function benchEndToEnd(options: { brokers: readonly string[]; expor
 
     // Follow ledger.timeline: the first entry of each run of this benchmark, and when it arrived.
     const firstEntryAt = new Map<string, number>();
-    follower = kafka.consumer({ groupId: `${run}-follower`, maxWaitTimeInMs: 50 });
+    follower = kafka.consumer({ groupId: `${run}-follower`, maxWaitTimeInMs: 50, ...FETCH_LIMITS });
     await follower.connect();
     await follower.subscribe({ topic: TOPICS.timeline, fromBeginning: false });
     const joined = new Promise<void>((resolve) => follower?.on(follower.events.GROUP_JOIN, () => resolve()));

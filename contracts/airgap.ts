@@ -4,7 +4,7 @@
 import type { AirgapBundleCode } from './codes.js';
 import { MAX_EXPORT_BYTES } from './export.js';
 import { compareInstants, parseUtcInstant } from './utc-instant.js';
-import { quote } from './quote.js';
+import { quote, quoteList } from './quote.js';
 
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -101,7 +101,7 @@ function decodeBundle(input: BundleInput): Fields | string {
 
 function shapeProblem(fields: Fields): string | undefined {
   const unknown = Object.keys(fields).filter((name) => !BUNDLE_FIELDS.has(name));
-  if (unknown.length > 0) return `unknown field ${unknown.map(quote).join(', ')}`;
+  if (unknown.length > 0) return `unknown field ${quoteList(unknown)}`;
   for (const name of STRING_FIELDS) if (typeof fields[name] !== 'string') return `${name} must be a string`;
   if (typeof fields.sealedMode !== 'boolean') return 'sealedMode must be a boolean';
   if (!Array.isArray(fields.findings)) return 'findings must be an array';
@@ -121,7 +121,7 @@ function findingProblem(entry: unknown, where: string): string | undefined {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return `${where} must be an object`;
   const fields = entry as Fields;
   const unknown = Object.keys(fields).filter((name) => !FINDING_FIELDS.has(name));
-  if (unknown.length > 0) return `${where}: unknown field ${unknown.map(quote).join(', ')}`;
+  if (unknown.length > 0) return `${where}: unknown field ${quoteList(unknown)}`;
   if (typeof fields.findingId !== 'string' || fields.findingId === '') return `${where}.findingId must be a non-empty string`;
   if (!SEVERITIES.some((s) => s === fields.severity)) return `${where}.severity ${quote(fields.severity)} is not one of ${SEVERITIES.join(' ')}`;
   if (!FINDING_STATUSES.some((s) => s === fields.status)) return `${where}.status ${quote(fields.status)} is not one of ${FINDING_STATUSES.join(' ')}`;

@@ -9,7 +9,7 @@ import { EXPORT_PAYLOAD_TYPE, pae } from './dsse.js';
 import { signEd25519, verifyEd25519, type Ed25519PrivateKeyInput } from './ed25519.js';
 import { isKeyAuthorizedForTenant, type Keyring } from './keyring.js';
 import { compareInstants, parseUtcInstant } from './utc-instant.js';
-import { quote } from './quote.js';
+import { quote, quoteList } from './quote.js';
 
 /** DESIGN.md 3.3 #1: 1 MiB. */
 export const MAX_EXPORT_BYTES = 1_048_576;
@@ -257,7 +257,7 @@ function unknownFieldProblem(fields: Fields): string | undefined {
   const unknown = Object.keys(fields).filter((name) => !knownFields.has(name));
   if (unknown.length === 0) return undefined;
   // Dropping them would store something other than what was signed (DESIGN.md 3).
-  return `unknown field(s): ${unknown.slice(0, 5).map(quote).join(', ')}${unknown.length > 5 ? ', …' : ''}`;
+  return `unknown field(s): ${quoteList(unknown)}`;
 }
 
 function stringProblem(value: unknown, where: string): string | undefined {
@@ -307,7 +307,7 @@ function signatureEntryProblem(entry: unknown, where: string): string | undefine
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return `${where} must be an object {type, keyId, signature}`;
   const names = Object.keys(entry);
   const extra = names.filter((name) => !(SIGNATURE_FIELDS as readonly string[]).includes(name));
-  if (extra.length > 0) return `${where} has unknown field(s): ${extra.slice(0, 5).map(quote).join(', ')}`;
+  if (extra.length > 0) return `${where} has unknown field(s): ${quoteList(extra)}`;
   for (const name of SIGNATURE_FIELDS) {
     const problem = stringProblem(own(entry as Fields, name), `${where}.${name}`);
     if (problem) return problem;

@@ -16,3 +16,12 @@ export function quote(value: unknown): string {
 }
 
 const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff;
+
+/** Values a message lists before it says how many more there are. */
+export const MAX_QUOTED_VALUES = 5;
+
+/** quote() of the first MAX_QUOTED_VALUES values, comma-separated, then how many were left out. */
+export function quoteList(values: readonly unknown[]): string {
+  const shown = values.slice(0, MAX_QUOTED_VALUES).map(quote).join(', ');
+  return values.length > MAX_QUOTED_VALUES ? `${shown} and ${values.length - MAX_QUOTED_VALUES} more` : shown;
+}

@@ -6,7 +6,8 @@ import type { Type, types } from 'avsc';
 // bytes from other teams, so every Avro body is walked once here, with bounds checks, before avsc
 // reads it. Rule: a block may not claim more items than bytes remain. Every item of our schemas
 // takes at least one byte; only arrays of zero-byte items (null, empty records) would be limited.
-// On request (input topics), a string and a map key must be UTF-8, as the Avro spec says: avsc
+// On request (input topics), a string and a map key must be UTF-8, as the Avro spec says (and
+// bytes too, see takeBytes): avsc
 // would decode each invalid byte as U+FFFD, three bytes when the value is written again, so a
 // 1 MiB input could turn into records three times its size further down the pipeline. The
 // pipeline's own topics hold what its encoder wrote from JS strings, always UTF-8, and skip the
@@ -48,12 +49,23 @@ function readLong(cursor: Cursor): number {
 }
 
 function takeString(cursor: Cursor): void {
+  takeText(cursor, 'string');
+}
+
+// A writer schema may say bytes where the reader says string (Avro promotes it), so on input
+// topics bytes must be UTF-8 too; their readers' schemas hold no binary field.
+function takeBytes(cursor: Cursor): void {
+  if (cursor.utf8) takeText(cursor, 'bytes');
+  else take(cursor, readLong(cursor), 'bytes');
+}
+
+function takeText(cursor: Cursor, what: 'string' | 'bytes'): void {
   const length = readLong(cursor);
   const start = cursor.position;
-  take(cursor, length, 'string');
+  take(cursor, length, what);
   if (!cursor.utf8) return;
   const text = cursor.bytes.subarray(start, cursor.position);
-  if (!isUtf8(text)) throw new MalformedBody(`string at byte ${start} is not UTF-8`);
+  if (!isUtf8(text)) throw new MalformedBody(`${what} at byte ${start} is not UTF-8`);
 }
 
 function readIndex(cursor: Cursor, count: number, what: string): number {
@@ -118,7 +130,7 @@ function buildScanner(type: Type): Scanner {
     case 'double':
       return (cursor) => take(cursor, 8, 'double');
     case 'bytes':
-      return (cursor) => take(cursor, readLong(cursor), 'bytes');
+      return takeBytes;
     case 'string':
       return takeString;
     case 'fixed': {

@@ -14,6 +14,7 @@ import {
   type CodecErrorCode,
   type ValueCodec,
 } from '../../runtime/codec.js';
+import { JSON_INPUT_TOPICS, TOPICS as PIPELINE_TOPICS } from '../../topology.js';
 
 // Parsing Canonical Form and CRC-64-AVRO vectors of the Apache Avro project
 // (share/test/data/schema-tests.txt), fingerprints as the signed Java longs published there.
@@ -258,6 +259,21 @@ describe('decoding failures', () => {
     const bytes = await codec.encode('ledger.events', SAMPLES.LedgerEvent);
     const error = await expectCode(() => codec.decode('ledger.events', bytes.subarray(0, bytes.length - 5)), 'CODEC_CORRUPT');
     expect(error.message).toContain('ledger.events');
+  });
+
+  it('refuses a string that is not UTF-8 on an input topic, and checks only the structure elsewhere', async () => {
+    const bytes = Buffer.from(await codec.encode('orchestrator.export.created', SAMPLES.Export));
+    const tenant = bytes.indexOf(String((SAMPLES.Export as { tenantId: string }).tenantId));
+    expect(tenant).toBeGreaterThan(0);
+    bytes[tenant] = 0xff;
+    const error = await expectCode(() => codec.decode('orchestrator.export.created', bytes), 'CODEC_CORRUPT');
+    expect(error.message).toMatch(/is not UTF-8/);
+    // The pipeline's own topics hold what its encoder wrote (same schema, so the same body decodes).
+    expect(await codec.decode('test.Export', bytes)).toMatchObject({ tenantId: expect.stringContaining('\ufffd') });
+  });
+
+  it('treats both of the pipeline\'s input topics as input topics', () => {
+    expect([...JSON_INPUT_TOPICS].sort()).toEqual([PIPELINE_TOPICS.airgapBundles, PIPELINE_TOPICS.exportsCreated].sort());
   });
 
   it('reports trailing bytes as corrupt', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkBundle } from '../../../contracts/airgap.js';
-import { MAX_QUOTED_CHARS, quote } from '../../../contracts/quote.js';
+import { MAX_QUOTED_CHARS, quote, quoteList } from '../../../contracts/quote.js';
 import { airgapBundle } from '../../../examples/bundles.js';
 import { exportBody, signedExport, validateJson } from './fixtures.js';
 
@@ -34,6 +34,13 @@ describe('quote', () => {
   });
 });
 
+describe('quoteList', () => {
+  it('lists at most five values, then says how many more', () => {
+    expect(quoteList(['a', 'b'])).toBe('"a", "b"');
+    expect(quoteList(['a', 'b', 'c', 'd', 'e', 'f', 'g'])).toBe('"a", "b", "c", "d", "e" and 2 more');
+  });
+});
+
 describe('rejection messages of values as long as the record', () => {
   it('stay short for an export (a 1 MB runId of control characters, and a header tenant as long)', () => {
     const badRunId = validateJson(signedExport({ runId: LONG_CONTROL }));
@@ -42,6 +49,20 @@ describe('rejection messages of values as long as the record', () => {
     const mismatch = validateJson(exportBody(), { headers: { 'tenant-id': LONG_CONTROL }, policy: { signaturesRequired: false } });
     expect(mismatch).toMatchObject({ ok: false, code: 'ERR_TENANT_MISMATCH' });
     if (!mismatch.ok) expect(mismatch.message.length).toBeLessThan(4 * MAX_QUOTED_CHARS);
+  });
+
+  it('stay short for a bundle or an export with 50,000 unknown fields', () => {
+    const extra = Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`x${i}`, 1]));
+    const bundle = airgapBundle({ tenantId: 'acme', n: 1, findings: 2, anchorMs: Date.parse('2026-11-20T00:00:00Z'), seed: 'quote' });
+    const result = checkBundle({ bytes: Buffer.from(JSON.stringify({ ...bundle, ...extra })), key: 'acme' });
+    expect(result).toMatchObject({ ok: false, code: 'ERR_INVALID_FIELD' });
+    if (!result.ok) expect(result.message.length).toBeLessThan(4 * MAX_QUOTED_CHARS);
+    const finding = checkBundle({ bytes: Buffer.from(JSON.stringify({ ...bundle, findings: [{ ...bundle.findings[0], ...extra }] })), key: 'acme' });
+    expect(finding).toMatchObject({ ok: false, code: 'ERR_INVALID_FIELD' });
+    if (!finding.ok) expect(finding.message.length).toBeLessThan(4 * MAX_QUOTED_CHARS);
+    const exported = validateJson({ ...signedExport(), ...extra });
+    expect(exported).toMatchObject({ ok: false, code: 'ERR_INVALID_FIELD' });
+    if (!exported.ok) expect(exported.message.length).toBeLessThan(4 * MAX_QUOTED_CHARS);
   });
 
   it('stay short for a bundle whose record key is long', () => {
