@@ -2,7 +2,7 @@
 // projector (processors/projector.ts) keeps the state, the query API and `ledger freshness` ask
 // `freshnessOf` the same question.
 import type { AirgapBundleCode } from './codes.js';
-import { MAX_EXPORT_BYTES } from './export.js';
+import { MAX_EXPORT_BYTES, stringProblem } from './export.js';
 import { compareInstants, parseUtcInstant } from './utc-instant.js';
 import { quote, quoteList } from './quote.js';
 
@@ -102,7 +102,11 @@ function decodeBundle(input: BundleInput): Fields | string {
 function shapeProblem(fields: Fields): string | undefined {
   const unknown = Object.keys(fields).filter((name) => !BUNDLE_FIELDS.has(name));
   if (unknown.length > 0) return `unknown field ${quoteList(unknown)}`;
-  for (const name of STRING_FIELDS) if (typeof fields[name] !== 'string') return `${name} must be a string`;
+  // A lone surrogate has no UTF-8 form: two ids differing only in one would become one store key.
+  for (const name of STRING_FIELDS) {
+    const problem = stringProblem(fields[name], name);
+    if (problem) return problem;
+  }
   if (typeof fields.sealedMode !== 'boolean') return 'sealedMode must be a boolean';
   if (!Array.isArray(fields.findings)) return 'findings must be an array';
   const seen = new Set<string>();
@@ -122,7 +126,9 @@ function findingProblem(entry: unknown, where: string): string | undefined {
   const fields = entry as Fields;
   const unknown = Object.keys(fields).filter((name) => !FINDING_FIELDS.has(name));
   if (unknown.length > 0) return `${where}: unknown field ${quoteList(unknown)}`;
-  if (typeof fields.findingId !== 'string' || fields.findingId === '') return `${where}.findingId must be a non-empty string`;
+  if (fields.findingId === '') return `${where}.findingId must be a non-empty string`;
+  const idProblem = stringProblem(fields.findingId, `${where}.findingId`);
+  if (idProblem) return idProblem;
   if (!SEVERITIES.some((s) => s === fields.severity)) return `${where}.severity ${quote(fields.severity)} is not one of ${SEVERITIES.join(' ')}`;
   if (!FINDING_STATUSES.some((s) => s === fields.status)) return `${where}.status ${quote(fields.status)} is not one of ${FINDING_STATUSES.join(' ')}`;
   return undefined;

@@ -260,7 +260,8 @@ function unknownFieldProblem(fields: Fields): string | undefined {
   return `unknown field(s): ${quoteList(unknown)}`;
 }
 
-function stringProblem(value: unknown, where: string): string | undefined {
+/** Why a field is not a usable string (the type, or a lone surrogate), or undefined when it is. */
+export function stringProblem(value: unknown, where: string): string | undefined {
   if (typeof value !== 'string') return `${where} must be a string, got ${describeKind(value)}`;
   // Not representable in UTF-8, so it could be neither hashed nor signed faithfully.
   if (hasLoneSurrogate(value)) return `${where} contains a lone UTF-16 surrogate`;

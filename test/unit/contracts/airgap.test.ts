@@ -82,6 +82,13 @@ describe('checkBundle', () => {
     expect(codeOf({ ...bundle(), findings: [twice, { ...twice, status: 'resolved' }] })).toBe('ERR_INVALID_FIELD');
   });
 
+  it('ERR_INVALID_FIELD: a lone surrogate in an id (no UTF-8 form: ids differing only in one would share a store key)', () => {
+    expect(codeOf({ ...bundle(), bundleId: 'b-\ud800' })).toBe('ERR_INVALID_FIELD');
+    expect(codeOf({ ...bundle(), importOperator: '\udc00' })).toBe('ERR_INVALID_FIELD');
+    expect(codeOf({ ...bundle(), findings: [{ findingId: 'f\ud800', severity: 'low', status: 'open' }] })).toBe('ERR_INVALID_FIELD');
+    expect(codeOf({ ...bundle(), bundleId: 'b-😀', findings: [{ findingId: 'f-😀', severity: 'low', status: 'open' }] })).toBe('OK');
+  });
+
   it('ERR_INVALID_TIMESTAMP: timeAnchor and importedAt are UTC ISO-8601 with Z on a real date', () => {
     expect(codeOf({ ...bundle(), timeAnchor: '2026-11-20 00:00:00' })).toBe('ERR_INVALID_TIMESTAMP');
     expect(codeOf({ ...bundle(), timeAnchor: '2026-11-20T00:00:00+01:00' })).toBe('ERR_INVALID_TIMESTAMP');
