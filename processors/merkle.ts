@@ -121,11 +121,13 @@ export class MerkleProcessor implements Processor<LedgerEventValue> {
     let openBytes = state.open ? openBatchBytes(state.open) : 0;
     for (const record of records) {
       if (isTaken(state, record)) continue;
-      if (state.open && openBytes + bytesAdded(state.open, record.value) > MAX_BATCH_BYTES) {
+      let adds = bytesAdded(state.open, record.value);
+      if (state.open && openBytes + adds > MAX_BATCH_BYTES) {
         state = this.seal(state);
+        adds = bytesAdded(null, record.value);
         openBytes = 0;
       }
-      openBytes += bytesAdded(state.open, record.value);
+      openBytes += adds;
       state = this.append(state, record);
       if (state.open && state.open.leaves.length >= this.options.batchSize) {
         state = this.seal(state);

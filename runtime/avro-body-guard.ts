@@ -6,12 +6,12 @@ import type { Type, types } from 'avsc';
 // bytes from other teams, so every Avro body is walked once here, with bounds checks, before avsc
 // reads it. Rule: a block may not claim more items than bytes remain. Every item of our schemas
 // takes at least one byte; only arrays of zero-byte items (null, empty records) would be limited.
-// On request (input topics), a string and a map key must be UTF-8, as the Avro spec says (and
-// bytes too, see takeBytes): avsc
-// would decode each invalid byte as U+FFFD, three bytes when the value is written again, so a
-// 1 MiB input could turn into records three times its size further down the pipeline. The
-// pipeline's own topics hold what its encoder wrote from JS strings, always UTF-8, and skip the
-// check (~1.5 µs of a ValidatedExport's 2 µs).
+// On request (input topics), a string and a map key must be UTF-8, as the Avro spec says, and so
+// must bytes: a writer schema may say bytes where the reader says string (Avro promotes it), and
+// the input readers' schemas hold no binary field. avsc would decode each invalid byte as U+FFFD,
+// three bytes when the value is written again, so a 1 MiB input could turn into records three
+// times its size further down the pipeline. The pipeline's own topics hold what its encoder wrote
+// from JS strings, always UTF-8, and skip the check (~1.5 µs of a ValidatedExport's 2 µs).
 
 class MalformedBody extends Error {}
 
@@ -48,17 +48,7 @@ function readLong(cursor: Cursor): number {
   throw new MalformedBody(`varint longer than 10 bytes at byte ${cursor.position}`);
 }
 
-function takeString(cursor: Cursor): void {
-  takeText(cursor, 'string');
-}
-
-// A writer schema may say bytes where the reader says string (Avro promotes it), so on input
-// topics bytes must be UTF-8 too; their readers' schemas hold no binary field.
-function takeBytes(cursor: Cursor): void {
-  if (cursor.utf8) takeText(cursor, 'bytes');
-  else take(cursor, readLong(cursor), 'bytes');
-}
-
+/** A string or bytes value; UTF-8 is checked when the cursor asks for it. */
 function takeText(cursor: Cursor, what: 'string' | 'bytes'): void {
   const length = readLong(cursor);
   const start = cursor.position;
@@ -130,9 +120,8 @@ function buildScanner(type: Type): Scanner {
     case 'double':
       return (cursor) => take(cursor, 8, 'double');
     case 'bytes':
-      return takeBytes;
     case 'string':
-      return takeString;
+      return (cursor) => takeText(cursor, typeName);
     case 'fixed': {
       const size = (type as types.FixedType).size;
       return (cursor) => take(cursor, size, 'fixed');
@@ -148,7 +137,7 @@ function buildScanner(type: Type): Scanner {
     case 'map': {
       const value = scannerFor((type as types.MapType).valuesType as Type);
       const entry: Scanner = (cursor) => {
-        takeString(cursor);
+        takeText(cursor, 'string');
         value(cursor);
       };
       return (cursor) => scanBlocks(cursor, entry);
