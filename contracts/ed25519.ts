@@ -60,7 +60,16 @@ const MAX_CACHED_KEYS = 4096;
 function createNodeVerifier(): Ed25519Verifier {
   // null = a key refused by publicKeyProblem.
   const keyObjects = new Map<string, KeyObject | null>();
+  // The key used last, compared by content: most records of a stream name the same signer,
+  // and the comparison is cheaper than the hex cache key.
+  let last: { readonly publicKey: Buffer; readonly keyObject: KeyObject | null } | null = null;
   const keyObjectFor = (publicKey: Uint8Array): KeyObject | null => {
+    if (last?.publicKey.equals(publicKey)) return last.keyObject;
+    const keyObject = cachedKeyObjectFor(publicKey);
+    last = { publicKey: Buffer.from(publicKey), keyObject };
+    return keyObject;
+  };
+  const cachedKeyObjectFor = (publicKey: Uint8Array): KeyObject | null => {
     const cacheKey = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('hex');
     let keyObject = keyObjects.get(cacheKey);
     if (keyObject === undefined) {

@@ -143,10 +143,10 @@ export function validateExport(input: ExportInput, policy: ValidationPolicy): Va
   const started = signatures.length > 0 ? policy.clockMs?.() : undefined;
   const signatureFailure = checkSignatures(signatures, record.tenantId, canonicalPayload, policy.keyring); // #12
   const timing = started === undefined || !policy.clockMs ? {} : { verifySeconds: (policy.clockMs() - started) / 1000 };
-  if (signatureFailure) return { ...reject(signatureFailure, fields), ...timing };
+  if (signatureFailure) return Object.assign(reject(signatureFailure, fields), timing);
 
+  // `timing` is spread last: after a leading spread each added property costs ~1 µs on Node 20 (README, Benchmarks).
   return {
-    ...timing,
     ok: true,
     export: record,
     exportBody,
@@ -156,6 +156,7 @@ export function validateExport(input: ExportInput, policy: ValidationPolicy): Va
     idempotencyKey: record.idempotencyKey,
     tenantId: record.tenantId,
     runId: record.runId,
+    ...timing,
   };
 }
 
@@ -332,16 +333,12 @@ function toExportSignature(entry: Fields): ExportSignature {
 
 // #5
 function checkDigestFormats(record: ExportRecord): Failure | undefined {
-  for (const [name, value] of [
-    ['artifactHash', record.artifactHash],
-    ['policyHash', record.policyHash],
-    ['idempotencyKey', record.idempotencyKey],
-  ] as const) {
-    if (value !== undefined && value !== null && !isDigestString(value)) {
-      return fail('ERR_INVALID_HASH', `${name} ${quote(value)} is not sha256: followed by 64 hex digits`);
-    }
-  }
-  return undefined;
+  return digestFormatFailure('artifactHash', record.artifactHash) ?? digestFormatFailure('policyHash', record.policyHash) ?? digestFormatFailure('idempotencyKey', record.idempotencyKey);
+}
+
+function digestFormatFailure(name: string, value: string | null | undefined): Failure | undefined {
+  if (value === undefined || value === null || isDigestString(value)) return undefined;
+  return fail('ERR_INVALID_HASH', `${name} ${quote(value)} is not sha256: followed by 64 hex digits`);
 }
 
 // #6 — YYYY-MM-DDTHH:MM:SS[.fraction]Z on a real calendar date (contracts/utc-instant.ts).
@@ -379,15 +376,12 @@ function externalUriProblem(uri: string): string | undefined {
 }
 
 function checkExternalUris(record: ExportRecord): Failure | undefined {
-  for (const [name, uri] of [
-    ['manifestPath', record.manifestPath],
-    ['logsPath', record.logsPath],
-  ] as const) {
-    if (uri === undefined || uri === null) continue;
-    const problem = externalUriProblem(uri);
-    if (problem) return fail('ERR_EXTERNAL_URI', `${name} ${quote(uri)} ${problem}`);
-  }
-  return undefined;
+  return externalUriFailure('manifestPath', record.manifestPath) ?? externalUriFailure('logsPath', record.logsPath);
+}
+
+function externalUriFailure(name: string, uri: string | null | undefined): Failure | undefined {
+  const problem = uri === undefined || uri === null ? undefined : externalUriProblem(uri);
+  return problem === undefined ? undefined : fail('ERR_EXTERNAL_URI', `${name} ${quote(uri as string)} ${problem}`);
 }
 
 // #9
@@ -420,8 +414,8 @@ function checkSignatures(
   if (signatures.length === 0) return undefined;
   const message = pae(EXPORT_PAYLOAD_TYPE, canonicalPayload);
   // Repeats of one valid signature (in any base64 spelling) are verified once, so a record
-  // cannot buy many expensive verifications with one signature.
-  const verified = new Set<string>();
+  // cannot buy many expensive verifications with one signature. One signature needs no memo.
+  const verified = signatures.length > 1 ? new Set<string>() : null;
   for (let index = 0; index < signatures.length; index++) {
     const failure = checkSignature(signatures[index], `signatures[${index}]`, { tenantId, message, keyring, verified });
     if (failure) return failure;
@@ -433,25 +427,25 @@ interface SignatureContext {
   readonly tenantId: string;
   readonly message: Buffer;
   readonly keyring: Keyring;
-  readonly verified: Set<string>;
+  readonly verified: Set<string> | null;
 }
 
 function checkSignature(entry: ExportSignature, where: string, context: SignatureContext): Failure | undefined {
   const key = context.keyring.lookup(entry.keyId);
-  const keyName = `${where} keyId ${quote(entry.keyId)}`;
-  if (!key) return fail('ERR_DSSE_UNKNOWN_KEY', `${keyName} is not in the keyring`);
-  if (key.status === 'revoked') return fail('ERR_DSSE_KEY_REVOKED', `${keyName} is revoked`);
+  const keyName = (): string => `${where} keyId ${quote(entry.keyId)}`;
+  if (!key) return fail('ERR_DSSE_UNKNOWN_KEY', `${keyName()} is not in the keyring`);
+  if (key.status === 'revoked') return fail('ERR_DSSE_KEY_REVOKED', `${keyName()} is revoked`);
   if (!isKeyAuthorizedForTenant(key, context.tenantId)) {
-    return fail('ERR_DSSE_KEY_NOT_AUTHORIZED', `${keyName} may not sign for tenant ${quote(context.tenantId)}`);
+    return fail('ERR_DSSE_KEY_NOT_AUTHORIZED', `${keyName()} may not sign for tenant ${quote(context.tenantId)}`);
   }
   const signature = tryDecodeBase64(entry.signature);
   if (!signature) return fail('ERR_DSSE_INVALID_SIGNATURE', `${where}.signature is not valid base64`);
-  const memo = `${entry.keyId}\u0000${signature.toString('hex')}`;
-  if (context.verified.has(memo)) return undefined;
+  const memo = context.verified ? `${entry.keyId}\u0000${signature.toString('hex')}` : null;
+  if (memo !== null && context.verified?.has(memo)) return undefined;
   if (!verifyEd25519(key.publicKey, context.message, signature)) {
     return fail('ERR_DSSE_INVALID_SIGNATURE', `${where} by ${quote(entry.keyId)} does not verify over the canonical export`);
   }
-  context.verified.add(memo);
+  if (memo !== null) context.verified?.add(memo);
   return undefined;
 }
 

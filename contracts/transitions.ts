@@ -60,7 +60,7 @@ function stateAfter(state: RunState | undefined, incoming: IncomingExport): RunS
   return {
     idempotencyKey: state?.idempotencyKey ?? incoming.idempotencyKey,
     status: incoming.status,
-    contentHashes: { ...state?.contentHashes, [incoming.status]: incoming.contentHash },
+    contentHashes: Object.assign({}, state?.contentHashes, { [incoming.status]: incoming.contentHash }), // not a spread: README, Benchmarks
     ...(isTerminal(incoming.status) ? { terminalAtMs: incoming.timestampMs } : {}),
   };
 }

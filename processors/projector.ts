@@ -187,7 +187,7 @@ export class ProjectorProcessor implements Processor {
       this.anchors.delete(eventHash);
       const projection = await this.runs.get(pending.run);
       if (!projection || projection.entry.eventHash !== eventHash) continue;
-      const entry: TimelineEntry = { ...projection.entry, ...anchor };
+      const entry: TimelineEntry = Object.assign({}, projection.entry, anchor); // not two spreads: README, Benchmarks
       this.runs.put(pending.run, { ...projection, entry });
       this.emitTimeline(pending.run, entry);
     }

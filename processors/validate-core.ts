@@ -32,14 +32,30 @@ export function validateItem(item: ValidateItem, settings: ValidateSettings): Va
   );
 }
 
-const OPTIONAL_BODY_FIELDS = ['jobType', 'policyHash', 'completedAt', 'manifestPath', 'logsPath', 'environment', 'bundleId', 'scanId'] as const;
-
-/** The ExportBody as the Avro record holds it: absent optional fields become null. */
+/** The ExportBody as the Avro record holds it (schemas/Export.avsc): absent optional fields become null. */
 export function avroExportBody(body: ExportBody): Record<string, unknown> {
-  const value: Record<string, unknown> = { ...body };
-  for (const field of OPTIONAL_BODY_FIELDS) if (value[field] === undefined) value[field] = null;
-  return value;
+  // One literal of every field rather than a copy plus the missing ones: the copy's added
+  // properties cost about 1 µs each per record on Node 20 (README, Benchmarks).
+  return {
+    runId: body.runId,
+    jobType: body.jobType ?? null,
+    artifactHash: body.artifactHash,
+    policyHash: body.policyHash ?? null,
+    startedAt: body.startedAt,
+    completedAt: body.completedAt ?? null,
+    status: body.status,
+    manifestPath: body.manifestPath ?? null,
+    logsPath: body.logsPath ?? null,
+    tenantId: body.tenantId,
+    environment: body.environment ?? null,
+    idempotencyKey: body.idempotencyKey,
+    bundleId: body.bundleId ?? null,
+    scanId: body.scanId ?? null,
+  };
 }
+
+// The encoder copies the bytes into the record, so a view of the fetched bytes needs no copy of its own.
+const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes));
 
 export const runKey = (tenantId: string, runId: string): string => `${tenantId}/${runId}`;
 
@@ -69,7 +85,6 @@ export function validateOutcome(item: ValidateItem, settings: ValidateSettings):
   const result = validateItem(item, settings);
   if (!result.ok) return result;
   return {
-    ...(result.verifySeconds === undefined ? {} : { verifySeconds: result.verifySeconds }),
     ok: true,
     tenantId: result.tenantId,
     runId: result.runId,
@@ -79,6 +94,7 @@ export function validateOutcome(item: ValidateItem, settings: ValidateSettings):
     dsseDigest: result.dsseDigest,
     export: avroExportBody(result.exportBody),
     signatures: result.export.signatures ? result.export.signatures.map((s) => ({ type: s.type, keyId: s.keyId, signature: s.signature })) : null,
+    ...(result.verifySeconds === undefined ? {} : { verifySeconds: result.verifySeconds }),
   };
 }
 
@@ -93,7 +109,7 @@ export function validatedValue(fields: ValidatedFields, source: SourceCoordinate
     export: fields.export,
     signatures: fields.signatures,
     source,
-    originalBytes: Buffer.from(original),
+    originalBytes: asBuffer(original),
   };
 }
 
@@ -116,7 +132,7 @@ export function rejectionValue(options: {
     runId: options.runId ?? null,
     tenantId: options.tenantId ?? null,
     source: options.source,
-    originalBytes: oversized ? null : Buffer.from(options.original),
+    originalBytes: oversized ? null : asBuffer(options.original),
     originalDigest: sha256Digest(options.original),
     originalSize: options.original.byteLength,
   };

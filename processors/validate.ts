@@ -70,9 +70,10 @@ export class ValidateProcessor implements Processor<Buffer> {
 
   private async decodeItem(topic: string, bytes: Buffer, base: ValidateItem): Promise<ValidateItem> {
     try {
-      return { ...base, decoded: plainObject(await this.context.decode(topic, bytes)) };
+      // Spelled out rather than spread: cheaper per record on Node 20 (README, Benchmarks).
+      return { bytes: base.bytes, headers: base.headers, decoded: plainObject(await this.context.decode(topic, bytes)) };
     } catch (error) {
-      return { ...base, undecodable: error instanceof Error ? error.message : String(error) };
+      return { bytes: base.bytes, headers: base.headers, undecodable: error instanceof Error ? error.message : String(error) };
     }
   }
 

@@ -227,7 +227,8 @@ export class Task {
 
   private async decode(raw: RawInput): Promise<InputRecord> {
     const value = raw.value === null ? null : await this.serde.decode(raw.topic, raw.value);
-    return { ...raw, value, raw: raw.value };
+    // Spelled out: on Node 20 a spread followed by a new property costs ~1 µs per record (see README, Benchmarks).
+    return { topic: raw.topic, partition: raw.partition, offset: raw.offset, key: raw.key, value, raw: raw.value, headers: raw.headers, timestamp: raw.timestamp };
   }
 
   /** The decoded record, or null when its value can never be decoded and went to the dead-letter topic. */
