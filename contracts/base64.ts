@@ -8,46 +8,58 @@ export class Base64Error extends Error {
   readonly code = 'ERR_BASE64_INVALID';
 }
 
-const STANDARD_BODY = /^[A-Za-z0-9+/]*$/;
-const URL_SAFE_BODY = /^[A-Za-z0-9_-]*$/;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const PADDING = 0x3d; // '='
 
-function sextetValue(char: string): number {
-  const index = ALPHABET.indexOf(char);
-  if (index >= 0) return index;
-  return char === '+' || char === '-' ? 62 : 63;
+// By char code: the sextet a character stands for, or -1. Both alphabets' last two characters
+// are listed ('+' and '-' are 62, '/' and '_' 63); which alphabet a text uses is checked apart.
+const SEXTET = new Int8Array(128).fill(-1);
+for (let index = 0; index < ALPHABET.length; index++) SEXTET[ALPHABET.charCodeAt(index)] = index;
+for (const [char, value] of [['+', 62], ['/', 63], ['-', 62], ['_', 63]] as const) SEXTET[char.charCodeAt(0)] = value;
+const isStandardOnly = (code: number): boolean => code === 0x2b || code === 0x2f; // '+' '/'
+const isUrlSafeOnly = (code: number): boolean => code === 0x2d || code === 0x5f; // '-' '_'
+
+/** The length of `text` without its trailing padding; throws when the padding is wrong. */
+function bodyLength(text: string): number {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === PADDING) end--;
+  const padding = text.length - end;
+  if (padding > 0 && (text.length % 4 !== 0 || padding > 2)) throw new Base64Error('base64 padding does not complete a 4-character group');
+  return end;
 }
 
-function stripPadding(text: string): string {
-  const body = text.replace(/=+$/, '');
-  const padding = text.length - body.length;
-  if (padding === 0) return body;
-  if (text.length % 4 !== 0 || padding > 2) throw new Base64Error('base64 padding does not complete a 4-character group');
-  return body;
+/** 'base64url' when the body uses URL-safe characters, 'base64' otherwise; throws on any other character or on both alphabets at once. */
+function bodyEncoding(text: string, end: number): 'base64' | 'base64url' {
+  let standard = false;
+  let urlSafe = false;
+  for (let index = 0; index < end; index++) {
+    const code = text.charCodeAt(index);
+    if (code >= SEXTET.length || SEXTET[code] < 0) urlSafe = standard = true;
+    else if (isStandardOnly(code)) standard = true;
+    else if (isUrlSafeOnly(code)) urlSafe = true;
+    if (standard && urlSafe) throw new Base64Error('base64 contains characters outside one alphabet (or mixes standard and URL-safe)');
+  }
+  return urlSafe ? 'base64url' : 'base64';
 }
 
-function checkUnusedBits(body: string): void {
-  const remainder = body.length % 4;
+function checkUnusedBits(text: string, end: number): void {
+  const remainder = end % 4;
   if (remainder === 1) throw new Base64Error('base64 length leaves a dangling character');
   if (remainder === 0) return;
   // 2 chars carry 8 bits (4 unused), 3 chars carry 16 bits (2 unused).
   const unusedMask = remainder === 2 ? 0b1111 : 0b11;
-  if ((sextetValue(body[body.length - 1]) & unusedMask) !== 0) {
+  if ((SEXTET[text.charCodeAt(end - 1)] & unusedMask) !== 0) {
     throw new Base64Error('base64 has non-zero unused bits in its last character');
   }
 }
 
 /** Decodes standard or URL-safe base64, padded or not; throws Base64Error on anything else. */
 export function decodeBase64(text: string): Buffer {
-  const body = stripPadding(text);
-  // URL-safe only matters when the text is not standard (a body of the shared characters is both).
-  const standard = STANDARD_BODY.test(body);
-  const urlSafeOnly = !standard && URL_SAFE_BODY.test(body);
-  if (!standard && !urlSafeOnly) {
-    throw new Base64Error('base64 contains characters outside one alphabet (or mixes standard and URL-safe)');
-  }
-  checkUnusedBits(body);
-  return Buffer.from(body, urlSafeOnly ? 'base64url' : 'base64');
+  // One pass over the characters: this runs for every signature of every record.
+  const end = bodyLength(text);
+  const encoding = bodyEncoding(text, end);
+  checkUnusedBits(text, end);
+  return Buffer.from(end === text.length ? text : text.slice(0, end), encoding);
 }
 
 /** decodeBase64 for callers that only need "valid or not". */

@@ -82,6 +82,10 @@ const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 
+/** Strings that are their own JCS form and their own UTF-8: printable ASCII but `"` and `\`. */
+const PLAIN_ASCII = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const NATIVE_COPY_MIN_LENGTH = 32;
+
 /** Writes the UTF-8 canonical form of one value at a time into a buffer it keeps. */
 class CanonicalWriter {
   private bytes = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
@@ -158,6 +162,9 @@ class CanonicalWriter {
     // Fast path: printable ASCII other than quote and backslash is its own UTF-8 and its own
     // JCS escape, the case of digests, UUIDs, timestamps and paths. Anything else (escapes,
     // non-ASCII, surrogates) is rewritten by the general path from the opening quote.
+    // Long strings are tested and copied natively (~0.5 ns a character against ~2.7 for the
+    // loop below, after a fixed ~60 ns that the loop wins back on short ones).
+    if (text.length >= NATIVE_COPY_MIN_LENGTH) return this.longString(text);
     const start = this.length;
     this.reserve(text.length + 2);
     const bytes = this.bytes;
@@ -173,6 +180,14 @@ class CanonicalWriter {
     }
     bytes[at++] = QUOTE;
     this.length = at;
+  }
+
+  private longString(text: string): void {
+    if (!PLAIN_ASCII.test(text)) return this.escapedString(text);
+    this.reserve(text.length + 2);
+    this.bytes[this.length++] = QUOTE;
+    this.length += this.bytes.write(text, this.length, 'latin1');
+    this.bytes[this.length++] = QUOTE;
   }
 
   private escapedString(text: string): void {
@@ -241,6 +256,22 @@ export function canonicalJsonBytes(value: unknown): Buffer {
 }
 
 /**
+ * Where the string opened at `open` ends in text that passed JSON.parse: the next quote not
+ * escaped by an odd run of backslashes. indexOf skips the string's contents natively; most of
+ * an export's text is inside strings.
+ */
+function closingQuote(jsonText: string, open: number): number {
+  let at = jsonText.indexOf('"', open + 1);
+  while (at > 0) {
+    let backslashes = 0;
+    while (jsonText.charCodeAt(at - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return at;
+    at = jsonText.indexOf('"', at + 1);
+  }
+  return jsonText.length; // unterminated: cannot happen after JSON.parse; ends the scan
+}
+
+/**
  * The first member name that occurs twice in one object of `jsonText`, compared after unescaping.
  * JSON.parse keeps the last duplicate silently, so another parser could read a different value
  * than the one that was verified; I-JSON (RFC 7493 2.3) forbids duplicates. The text must already
@@ -250,21 +281,16 @@ export function findDuplicateMemberName(jsonText: string): string | undefined {
   // One entry per open container: the names seen so far for an object, null for an array.
   const open: (Set<string> | null)[] = [];
   let expectingName = false;
+  let nextBackslash = jsonText.indexOf('\\');
   for (let index = 0; index < jsonText.length; index++) {
     const char = jsonText.charCodeAt(index);
     if (char === QUOTE) {
-      let end = index + 1;
-      let escaped = false;
-      while (jsonText.charCodeAt(end) !== QUOTE) {
-        if (jsonText.charCodeAt(end) === BACKSLASH) {
-          escaped = true;
-          end += 2;
-        } else {
-          end += 1;
-        }
-      }
+      const end = closingQuote(jsonText, index);
       const names = open[open.length - 1];
       if (expectingName && names) {
+        // The first backslash at or after this string, kept between names so the search stays linear.
+        if (nextBackslash !== -1 && nextBackslash < index) nextBackslash = jsonText.indexOf('\\', index);
+        const escaped = nextBackslash !== -1 && nextBackslash < end;
         const name = escaped ? (JSON.parse(jsonText.slice(index, end + 1)) as string) : jsonText.slice(index + 1, end);
         if (names.has(name)) return name;
         names.add(name);

@@ -1,27 +1,13 @@
 // Digest strings of DESIGN.md 3.1: "sha256:" + lowercase hex. SHA-256 comes from node:crypto's
 // one-shot hash(): ~1.1-1.6 µs per 1 KiB input, against ~1.8-2.3 µs for createHash() and ~12 µs
 // for @noble/hashes sha256 (measured on the 2-core build box).
-import { hash, timingSafeEqual } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson, canonicalJsonBytes } from './canonical-json.js';
 import { encodeBase64 } from './base64.js';
 import { EXPORT_PAYLOAD_TYPE } from './dsse.js';
 
 export const DIGEST_PATTERN = /^sha256:[A-Fa-f0-9]{64}$/;
 const PREFIX = 'sha256:';
-
-export class DigestError extends Error {
-  override readonly name = 'DigestError';
-  readonly code = 'ERR_DIGEST_INVALID';
-}
-
-export function isDigestString(value: unknown): value is string {
-  return typeof value === 'string' && DIGEST_PATTERN.test(value);
-}
-
-/** A string is hashed as its UTF-8 bytes (crypto.hash encodes it, with no Buffer in between). */
-export function sha256Digest(data: Uint8Array | string): string {
-  return PREFIX + hash('sha256', data, 'hex');
-}
 
 const DIGEST_HEX_LENGTH = 64;
 const DIGEST_BYTES = 32;
@@ -33,6 +19,23 @@ for (let value = 0; value < 16; value++) {
   HEX_DIGITS['0123456789ABCDEF'.charCodeAt(value)] = value;
 }
 const hexDigit = (code: number): number => (code < HEX_DIGITS.length ? HEX_DIGITS[code] : -1);
+
+export class DigestError extends Error {
+  override readonly name = 'DigestError';
+  readonly code = 'ERR_DIGEST_INVALID';
+}
+
+export function isDigestString(value: unknown): value is string {
+  // The same test as DIGEST_PATTERN, as a loop: it runs three times per record.
+  if (typeof value !== 'string' || value.length !== PREFIX.length + DIGEST_HEX_LENGTH || !value.startsWith(PREFIX)) return false;
+  for (let at = PREFIX.length; at < value.length; at++) if (hexDigit(value.charCodeAt(at)) < 0) return false;
+  return true;
+}
+
+/** A string is hashed as its UTF-8 bytes (crypto.hash encodes it, with no Buffer in between). */
+export function sha256Digest(data: Uint8Array | string): string {
+  return PREFIX + hash('sha256', data, 'hex');
+}
 
 /**
  * Decodes a digest string (DIGEST_PATTERN) into the first 32 bytes of `target` in one pass;
@@ -66,9 +69,11 @@ export function digestRawBytes(digest: string): Buffer {
 
 /** Two digest strings name the same bytes (hex case ignored); false for anything malformed. */
 export function digestsEqual(left: string, right: string): boolean {
-  const leftRaw = rawBytesOrUndefined(left);
-  const rightRaw = rawBytesOrUndefined(right);
-  return leftRaw !== undefined && rightRaw !== undefined && timingSafeEqual(leftRaw, rightRaw);
+  if (!isDigestString(left) || !isDigestString(right)) return false;
+  // Every digit is compared whatever the first difference (as timingSafeEqual would), with no bytes allocated.
+  let difference = 0;
+  for (let at = PREFIX.length; at < left.length; at++) difference |= hexDigit(left.charCodeAt(at)) ^ hexDigit(right.charCodeAt(at));
+  return difference === 0;
 }
 
 /** DESIGN.md 3.1: sha256 of UTF-8(runId + artifactHash + tenantId), each exactly as given. */

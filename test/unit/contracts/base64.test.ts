@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Base64Error, decodeBase64, encodeBase64, tryDecodeBase64 } from '../../../contracts/base64.js';
 
@@ -42,6 +43,41 @@ describe('decodeBase64', () => {
   ])('rejects %s', (_name, text) => {
     expect(() => decodeBase64(text)).toThrow(Base64Error);
     expect(tryDecodeBase64(text)).toBeUndefined();
+  });
+
+  // The rules as regular expressions (the decoder reads each character once instead).
+  const referenceDecode = (text: string): Buffer | undefined => {
+    const body = text.replace(/=+$/, '');
+    const padding = text.length - body.length;
+    if (padding > 0 && (text.length % 4 !== 0 || padding > 2)) return undefined;
+    const standard = /^[A-Za-z0-9+/]*$/.test(body);
+    if (!standard && !/^[A-Za-z0-9_-]*$/.test(body)) return undefined;
+    if (body.length % 4 === 1) return undefined;
+    const bytes = Buffer.from(body, standard ? 'base64' : 'base64url');
+    // Unused bits are zero exactly when re-encoding gives the same body back.
+    const again = bytes.toString(standard ? 'base64' : 'base64url').replace(/=+$/, '');
+    return again === body ? bytes : undefined;
+  };
+
+  it('accepts and decodes exactly what the rules allow', () => {
+    const char = fc.oneof({ weight: 40, arbitrary: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789') }, fc.constantFrom('+', '/', '-', '_', '=', ' ', '\n', '*', 'é', '\u0000', '\ud800'));
+    const candidate = fc.oneof(
+      fc.array(char, { maxLength: 20 }).map((c) => c.join('')),
+      // Often both alphabets at once.
+      fc.array(fc.constantFrom('A', 'b', '0', '+', '/', '-', '_'), { maxLength: 12 }).map((c) => c.join('')),
+      fc.tuple(fc.uint8Array({ maxLength: 40 }), fc.boolean(), fc.boolean()).map(([bytes, urlSafe, unpadded]) => {
+        const text = Buffer.from(bytes).toString(urlSafe ? 'base64url' : 'base64');
+        return unpadded ? text.replace(/=+$/, '') : text;
+      }),
+    );
+    fc.assert(
+      fc.property(candidate, (text) => {
+        const expected = referenceDecode(text);
+        const actual = tryDecodeBase64(text);
+        expect(actual === undefined ? undefined : actual.toString('hex')).toBe(expected === undefined ? undefined : expected.toString('hex'));
+      }),
+      { numRuns: 5_000 },
+    );
   });
 
   it('gives the error a code', () => {

@@ -145,6 +145,8 @@ const anyString = fc.oneof(
   fc.string({ unit: 'binary' }),
   fc.string({ unit: fc.constantFrom('a', '"', '\\', '\u0000', '\u001f', '\u007f', 'é', '\u2028', '😀', '\ud800', '\udc00') }),
   fc.constantFrom('', 'sha256:' + 'ab'.repeat(32), '3f1c2b9e-5d4a-4c1b-9a7e-2b6f0c8d1e45', 'x'.repeat(70_000)),
+  // Long enough for the native path (32 units and more), with and without characters it must refuse.
+  fc.string({ minLength: 30, maxLength: 90, unit: fc.oneof({ weight: 30, arbitrary: fc.constantFrom('a', '~', ' ', '/') }, fc.constantFrom('"', '\\', '\u0000', '\u001f', '\u007f', 'é', '😀', '\ud800')) }),
 );
 const anyNumber = fc.oneof(fc.double(), fc.integer(), fc.constantFrom(-0, 1e21, 1e-7, 5e-324, Number.MAX_SAFE_INTEGER + 2));
 const { value: anyValue } = fc.letrec<{ value: unknown }>((tie) => ({
@@ -230,5 +232,56 @@ describe('findDuplicateMemberName', () => {
 
   it('walks 100k nested arrays without recursion', () => {
     expect(findDuplicateMemberName(`${'['.repeat(100_000)}${']'.repeat(100_000)}`)).toBeUndefined();
+  });
+
+  // Documents written member by member, so duplicates can be placed anywhere; the expected
+  // answer comes from the tree: the first member, in document order, whose name its object had already.
+  type Tree = string | number | Tree[] | { readonly members: ReadonlyArray<readonly [string, Tree]> };
+  const name = fc.oneof(fc.constantFrom('a', 'b', 'a\\', 'a"', '\\', 'é', '\u0000'), fc.string({ maxLength: 4 }));
+  const { tree } = fc.letrec<{ tree: Tree }>((tie) => ({
+    tree: fc.oneof(
+      { depthSize: 'small' },
+      fc.string({ unit: fc.constantFrom('x', '"', '\\', '{', '}', '[', ']', ',', ':') }),
+      fc.integer(),
+      fc.array(tie('tree'), { maxLength: 4 }),
+      fc.array(fc.tuple(name, tie('tree')), { maxLength: 5 }).map((members) => ({ members })),
+    ),
+  }));
+  // Member names are written plainly or with every character \u-escaped, which must compare equal.
+  const render = (value: Tree, escapeNames: boolean): string => {
+    if (typeof value === 'string' || typeof value === 'number') return JSON.stringify(value);
+    if (Array.isArray(value)) return `[${value.map((item) => render(item, escapeNames)).join(',')}]`;
+    const unitEscapes = (text: string): string => Array.from({ length: text.length }, (_, i) => `\\u${text.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+    const key = (text: string): string => (escapeNames ? `"${unitEscapes(text)}"` : JSON.stringify(text));
+    return `{${value.members.map(([k, v]) => `${key(k)}:${render(v, escapeNames)}`).join(',')}}`;
+  };
+  const firstDuplicate = (value: Tree): string | undefined => {
+    if (typeof value === 'string' || typeof value === 'number') return undefined;
+    if (Array.isArray(value)) {
+      for (const item of value) {
+        const found = firstDuplicate(item);
+        if (found !== undefined) return found;
+      }
+      return undefined;
+    }
+    const seen = new Set<string>();
+    for (const [k, v] of value.members) {
+      if (seen.has(k)) return k;
+      seen.add(k);
+      const found = firstDuplicate(v);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+
+  it('finds the first duplicate of any document, names escaped or not', () => {
+    fc.assert(
+      fc.property(tree, fc.boolean(), (value, escapeNames) => {
+        const text = render(value, escapeNames);
+        JSON.parse(text);
+        expect(findDuplicateMemberName(text)).toBe(firstDuplicate(value));
+      }),
+      { numRuns: 3_000 },
+    );
   });
 });

@@ -79,9 +79,29 @@ describe('digestRawBytes and digestsEqual', () => {
     fc.assert(
       fc.property(candidate, (digest) => {
         const valid = DIGEST_PATTERN.test(digest);
+        expect(isDigestString(digest)).toBe(valid);
         expect(digestsEqual(digest, digest)).toBe(valid);
         if (valid) expect(digestRawBytes(digest).toString('hex')).toBe(digest.slice(7).toLowerCase());
         else expect(() => digestRawBytes(digest)).toThrow(DigestError);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('calls two digests equal exactly when both are valid and name the same bytes', () => {
+    const digest = fc.array(fc.constantFrom(...'0123456789abcdefABCDEF'), { minLength: 64, maxLength: 64 }).map((chars) => `sha256:${chars.join('')}`);
+    // A second digest that is the first one with one digit changed, or its case flipped, or malformed.
+    const pair = fc.tuple(digest, fc.nat(63), fc.constantFrom('same', 'flip-case', 'other-digit', 'bad-digit')).map(([left, at, how]) => {
+      const index = 7 + at;
+      const digit = left[index];
+      const replacement = { same: digit, 'flip-case': digit === digit.toLowerCase() ? digit.toUpperCase() : digit.toLowerCase(), 'other-digit': digit.toLowerCase() === '0' ? '1' : '0', 'bad-digit': 'g' }[how];
+      return [left, left.slice(0, index) + replacement + left.slice(index + 1)] as const;
+    });
+    fc.assert(
+      fc.property(pair, ([left, right]) => {
+        const expected = DIGEST_PATTERN.test(right) && left.toLowerCase() === right.toLowerCase();
+        expect(digestsEqual(left, right)).toBe(expected);
+        expect(digestsEqual(right, left)).toBe(expected);
       }),
       { numRuns: 2000 },
     );
