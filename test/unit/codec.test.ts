@@ -240,6 +240,15 @@ describe('single-object encoding', () => {
     expect(small).toEqual(copy);
   });
 
+  it('decodes bytes as views of the record instead of copies, with the same content', async () => {
+    const value = { ...(SAMPLES.ValidatedExport as object), originalBytes: Buffer.from('{"runId":"r"}') };
+    const bytes = await codec.encode('test.ValidatedExport', value);
+    const decoded = (await codec.decode('test.ValidatedExport', bytes)) as { originalBytes: Buffer };
+    expect(decoded).toEqual(value);
+    expect(Buffer.isBuffer(decoded.originalBytes)).toBe(true);
+    expect(decoded.originalBytes.buffer).toBe(bytes.buffer);
+  });
+
   it('decodes a Uint8Array view as well as a Buffer', async () => {
     const bytes = await codec.encode('ledger.events', SAMPLES.LedgerEvent);
     const copy = new Uint8Array(bytes.length + 3);
@@ -416,6 +425,23 @@ describe('schema evolution', () => {
     const reader: ValueCodec = createValueCodec({ catalog: SchemaCatalog.load({ directory: currentDirectory }), topics: TOPICS });
     const bytes = await oldCodec.encode('test.Duplicate', oldDuplicate);
     expect(await reader.decode('test.Duplicate', bytes)).toEqual({ ...oldDuplicate, dsseDigest: null });
+  });
+
+  it('reads bytes through a schema resolution as views too', async () => {
+    // Old Rejection: before originalDigest was added (it defaults to null).
+    const oldRejections = schemaCopy((directory) =>
+      editSchema(directory, 'Rejection', (schema) => {
+        schema.fields = schema.fields.filter((field) => field.name !== 'originalDigest');
+      }),
+    );
+    const currentDirectory = schemaCopy((directory) => cpSync(oldRejections, join(directory, 'previous', 'v0'), { recursive: true }));
+    const reader = createValueCodec({ catalog: SchemaCatalog.load({ directory: currentDirectory }), topics: TOPICS });
+    const writer = createValueCodec({ catalog: SchemaCatalog.load({ directory: oldRejections }), topics: TOPICS });
+    const { originalDigest: _originalDigest, ...oldRejection } = SAMPLES.Rejection as Record<string, unknown>;
+    const bytes = await writer.encode('test.Rejection', oldRejection);
+    const decoded = (await reader.decode('test.Rejection', bytes)) as { originalBytes: Buffer };
+    expect(decoded).toEqual({ ...oldRejection, originalDigest: null });
+    expect(decoded.originalBytes.buffer).toBe(bytes.buffer);
   });
 
   it('does not guess a writer schema it was not given', async () => {
