@@ -67,13 +67,14 @@ export function digestRawBytes(digest: string): Buffer {
   return raw;
 }
 
-/** Two digest strings name the same bytes (hex case ignored); false for anything malformed. */
+/**
+ * Two digest strings name the same bytes (hex case ignored); false for anything malformed.
+ * Digests here are public (hashes of exports, events, leaves), so the comparison need not take
+ * constant time; equal strings, the usual case, are settled without a second validation.
+ */
 export function digestsEqual(left: string, right: string): boolean {
-  if (!isDigestString(left) || !isDigestString(right)) return false;
-  // Every digit is compared whatever the first difference (as timingSafeEqual would), with no bytes allocated.
-  let difference = 0;
-  for (let at = PREFIX.length; at < left.length; at++) difference |= hexDigit(left.charCodeAt(at)) ^ hexDigit(right.charCodeAt(at));
-  return difference === 0;
+  if (!isDigestString(left)) return false;
+  return left === right || (isDigestString(right) && left.toLowerCase() === right.toLowerCase());
 }
 
 /** DESIGN.md 3.1: sha256 of UTF-8(runId + artifactHash + tenantId), each exactly as given. */
