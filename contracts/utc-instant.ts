@@ -34,6 +34,7 @@ function digitsAt(text: string, at: number, count: number): number {
 
 // Read by position rather than by regular expression: every export carries one or two of these.
 export function parseUtcInstant(text: string): UtcInstant | undefined {
+  if (typeof text !== 'string') return undefined; // as the regular expression it replaces did (it read null as "null")
   const fractionDigits = text.length - WHOLE_SECONDS_LENGTH - 2; // after "." and before "Z"
   const hasFraction = fractionDigits >= 1 && fractionDigits <= MAX_FRACTION_DIGITS && text[WHOLE_SECONDS_LENGTH] === '.';
   if (!(text.length === WHOLE_SECONDS_LENGTH + 1 || hasFraction) || text[text.length - 1] !== 'Z') return undefined;

@@ -47,6 +47,9 @@ interface AvroReadTap {
  * dedupe`, memory backend, 61 against 50 µs). Records are decoded from buffers nothing writes to
  * again (a fetched Kafka record, a stored value, a file), so sharing their memory is safe; the
  * encoder copies bytes into each record it writes. Same checks as avsc's Tap.readBytes.
+ * A view keeps its whole fetch response alive: code that holds a decoded value beyond its batch
+ * (stores keep their own JSON encoding) or posts it to a worker (the structured clone copies the
+ * response) must copy the bytes first.
  */
 class BytesViewType extends avro.types.BytesType {
   _read(tap: AvroReadTap): Buffer | undefined {

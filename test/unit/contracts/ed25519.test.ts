@@ -72,6 +72,22 @@ describe.each(verifiers)('$name', (verifier) => {
     }
   });
 
+  it('checks each signature against its own key when keys alternate, even a key array rewritten in place', () => {
+    const other = generateEd25519KeyPair();
+    const otherSignature = signEd25519(message, other.privateKey);
+    for (let round = 0; round < 3; round++) {
+      expect(verifier.verify(keys.publicKey, message, signature)).toBe(true);
+      expect(verifier.verify(other.publicKey, message, signature)).toBe(false);
+      expect(verifier.verify(other.publicKey, message, otherSignature)).toBe(true);
+      expect(verifier.verify(keys.publicKey, message, otherSignature)).toBe(false);
+    }
+    const reused = Buffer.from(keys.publicKey);
+    expect(verifier.verify(reused, message, signature)).toBe(true);
+    other.publicKey.copy(reused);
+    expect(verifier.verify(reused, message, signature)).toBe(false);
+    expect(verifier.verify(reused, message, otherSignature)).toBe(true);
+  });
+
   it('returns false, never throws, for wrong lengths', () => {
     expect(verifier.verify(keys.publicKey, message, signature.subarray(0, 63))).toBe(false);
     expect(verifier.verify(keys.publicKey, message, Buffer.concat([signature, Buffer.of(0)]))).toBe(false);
