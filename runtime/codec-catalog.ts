@@ -31,7 +31,6 @@ const PREVIOUS_VERSIONS_DIRECTORY = 'previous';
 
 type AvroSchema = Parameters<typeof avro.Type.forSchema>[0];
 
-// Shared named types (Source, ExportBody, …) must stay unwrapped plain records for every reader.
 /** What BytesViewType reads through: avsc's Tap (lib/utils.js), which its typings leave out. */
 interface AvroReadTap {
   readonly buf: Buffer;
@@ -43,10 +42,11 @@ interface AvroReadTap {
 /**
  * Avro `bytes` decoded as views of the record's buffer instead of copies. avsc copies every value
  * into a 4 KiB pool slab, and a new ArrayBuffer costs ~5 µs on this machine: with the copy of a
- * ValidatedExport's original bytes, dedupe spent ~20 % more CPU per record (`node dist/bench/index.js
- * dedupe`, memory backend, 61 against 50 µs). Records are decoded from buffers nothing writes to
- * again (a fetched Kafka record, a stored value, a file), so sharing their memory is safe; the
- * encoder copies bytes into each record it writes. Same checks as avsc's Tap.readBytes.
+ * ValidatedExport's original bytes, dedupe spent ~20 % more CPU per record (the dedupe
+ * benchmark's workload on the memory backend, median of four alternating rounds: ~61 against
+ * ~50 µs). Records are decoded from buffers nothing writes to again (a fetched Kafka record, a
+ * stored value, a file), so sharing their memory is safe; the encoder copies bytes into each
+ * record it writes. Same checks as avsc's Tap.readBytes.
  * A view keeps its whole fetch response alive: code that holds a decoded value beyond its batch
  * (stores keep their own JSON encoding) or posts it to a worker (the structured clone copies the
  * response) must copy the bytes first.
@@ -68,6 +68,7 @@ const BYTES_VIEW = new BytesViewType();
 const isPlainBytes = (schema: unknown): boolean =>
   schema === 'bytes' || (typeof schema === 'object' && schema !== null && (schema as { type?: unknown }).type === 'bytes' && !('logicalType' in schema));
 
+// Shared named types (Source, ExportBody, …) must stay unwrapped plain records for every reader.
 const PARSE_OPTIONS = {
   omitRecordMethods: true,
   wrapUnions: 'auto',
