@@ -28,16 +28,18 @@ function bodyLength(text: string): number {
   return end;
 }
 
+const alphabetError = (): Base64Error => new Base64Error('base64 contains characters outside one alphabet (or mixes standard and URL-safe)');
+
 /** 'base64url' when the body uses URL-safe characters, 'base64' otherwise; throws on any other character or on both alphabets at once. */
 function bodyEncoding(text: string, end: number): 'base64' | 'base64url' {
   let standard = false;
   let urlSafe = false;
   for (let index = 0; index < end; index++) {
     const code = text.charCodeAt(index);
-    if (code >= SEXTET.length || SEXTET[code] < 0) urlSafe = standard = true;
-    else if (isStandardOnly(code)) standard = true;
+    if (code >= SEXTET.length || SEXTET[code] < 0) throw alphabetError();
+    if (isStandardOnly(code)) standard = true;
     else if (isUrlSafeOnly(code)) urlSafe = true;
-    if (standard && urlSafe) throw new Base64Error('base64 contains characters outside one alphabet (or mixes standard and URL-safe)');
+    if (standard && urlSafe) throw alphabetError();
   }
   return urlSafe ? 'base64url' : 'base64';
 }

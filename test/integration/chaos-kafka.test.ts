@@ -12,7 +12,7 @@ import { bundleStream } from '../../examples/bundles.js';
 import { exportStream, generateDemoKeys, keyringDocument } from '../../examples/exports.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers, schemaRegistryUrl } from '../support/env.js';
-import { freePort, killHard, repoRoot, runLedger, sleep, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
+import { freePort, killHard, killIfRunning, repoRoot, runLedger, sleep, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
 import { endOffsets, ensurePipelineTopics, kcatRead, startGroupAtEnd } from '../support/topics.js';
 
 // The whole pipeline under load and faults (issue 7): 20,000 exports (about 5% exact replays and
@@ -79,7 +79,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const { worker } of workers) if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
+  for (const { worker } of workers) killIfRunning(worker);
   await admin?.disconnect().catch(() => undefined);
   if (dir) await rm(dir, { recursive: true, force: true });
   // The instances' logs are for a post-mortem: kept only when the test failed.

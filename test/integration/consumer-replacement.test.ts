@@ -9,7 +9,7 @@ import { loadConfig } from '../../config.js';
 import { exportStream, generateDemoKeys, keyringDocument } from '../../examples/exports.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers } from '../support/env.js';
-import { freePort, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
+import { freePort, killIfRunning, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
 import { endOffsets, ensurePipelineTopics, kcatRead, startGroupAtEnd } from '../support/topics.js';
 
 // KafkaJS restarts a crashed consumer only after retriable errors; after any other it stops for
@@ -39,7 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (worker && worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
+  killIfRunning(worker);
   await foreign?.disconnect().catch(() => undefined);
   await admin?.disconnect().catch(() => undefined);
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -18,7 +18,7 @@ import { RUNS_STORE } from '../../processors/dedupe.js';
 import { MemoryBackend } from '../../state/memory.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers } from '../support/env.js';
-import { freePort, killHard, sleep, startLedger as startLedgerChild, stopGracefully, waitFor, type Worker } from '../support/processes.js';
+import { freePort, killHard, killIfRunning, sleep, startLedger as startLedgerChild, stopGracefully, waitFor, type Worker } from '../support/processes.js';
 import { endOffsets as topicEndOffsets, ensurePipelineTopics, kcatRead } from '../support/topics.js';
 
 // The dedupe stage on the real broker under kill -9 (DESIGN.md 3.4, 3.5, 6): `ledger run
@@ -209,7 +209,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  workers.forEach(killIfRunning);
   await follower?.disconnect();
   if (passed) {
     const cleanupFailed = (what: string) => (error: unknown) => process.stderr.write(`dedupe-kafka: could not delete ${what}: ${String(error)}\n`);

@@ -7,7 +7,7 @@ import { counterTopology, type CountOutput } from '../../examples/counter-topolo
 import { ensureTopics } from '../../runtime/kafka/topics.js';
 import { allTopics } from '../../runtime/topology-types.js';
 import { kafkaBrokers } from '../support/env.js';
-import { killHard, sleep, startWorker, stopGracefully, waitFor, type Worker } from '../support/processes.js';
+import { killHard, killIfRunning, sleep, startWorker, stopGracefully, waitFor, type Worker } from '../support/processes.js';
 
 // Exactly-once through the real broker: a stateful counter runs as a child process and is
 // killed with SIGKILL mid-stream, again and again; once its RocksDB directory is deleted too,
@@ -52,7 +52,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+  workers.forEach(killIfRunning);
   await outputConsumer?.disconnect();
   for (const d of stateDirs) await rm(d, { recursive: true, force: true });
 });

@@ -14,7 +14,7 @@ import { avroExportBody } from '../../processors/validate-core.js';
 import type { TimelineEntry } from '../../processors/projector.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers, schemaRegistryUrl } from '../support/env.js';
-import { startLedger, waitFor, type Worker } from '../support/processes.js';
+import { killIfRunning, startLedger, waitFor, type Worker } from '../support/processes.js';
 import { endOffsets, ensurePipelineTopics, kcatRead, startPipelineGroupsAtEnd } from '../support/topics.js';
 
 // One tenant's large exports (under the 1 MiB contract limit) must not stop the pipeline for the tenants
@@ -54,7 +54,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  workers.forEach(killIfRunning);
   await admin?.disconnect();
   if (dir) await rm(dir, { recursive: true, force: true });
 });

@@ -14,7 +14,7 @@ import { exportStream, generateDemoKeys, keyringDocument } from '../../examples/
 import type { DumpRecord } from '../../merkle/audit.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers, schemaRegistryUrl } from '../support/env.js';
-import { freePort, killHard, runLedger, sleep, startLedger as startLedgerChild, stopGracefully, waitFor, type Worker } from '../support/processes.js';
+import { freePort, killHard, killIfRunning, runLedger, sleep, startLedger as startLedgerChild, stopGracefully, waitFor, type Worker } from '../support/processes.js';
 import { endOffsets as topicEndOffsets, ensurePipelineTopics } from '../support/topics.js';
 
 function startLedger(args: readonly string[], env: Record<string, string>): Worker {
@@ -88,7 +88,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  workers.forEach(killIfRunning);
   await checker?.disconnect();
   await admin?.disconnect();
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -14,7 +14,7 @@ import type { RunsPage } from '../../processors/projector-queries.js';
 import type { TimelineEntry } from '../../processors/projector.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers, schemaRegistryUrl } from '../support/env.js';
-import { freePort, killHard, repoRoot, runLedger, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
+import { freePort, killHard, killIfRunning, repoRoot, runLedger, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
 import { endOffsets, ensurePipelineTopics, kcatRead, startPipelineGroupsAtEnd } from '../support/topics.js';
 
 // The projector on the real broker, scraped by a real Prometheus (DESIGN.md 5): `ledger run`
@@ -53,7 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  workers.forEach(killIfRunning);
   prometheus?.kill('SIGKILL');
   await admin?.disconnect();
   if (dir) await rm(dir, { recursive: true, force: true });

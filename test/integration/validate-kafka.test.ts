@@ -12,7 +12,7 @@ import { signExport } from '../../contracts/export.js';
 import { exportBody, exportStream, generateDemoKeys, keyringDocument, signedExport, type ExportSpec } from '../../examples/exports.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers } from '../support/env.js';
-import { freePort, sleep, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
+import { freePort, killIfRunning, sleep, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
 import { endOffsets as topicEndOffsets, ensurePipelineTopics } from '../support/topics.js';
 
 // `ledger run --processors validate` as a child process on the real broker, fed by an
@@ -110,7 +110,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (worker && worker.child.exitCode === null) worker.child.kill('SIGKILL');
+  killIfRunning(worker);
   await checker?.disconnect();
   await admin?.disconnect();
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -42,6 +42,11 @@ export function startWorker(entry: string, env: Record<string, string>, args: re
   return { child, logs, exited };
 }
 
+/** For afterAll: SIGKILL a worker that is still running (one that exited or was killed is left alone). */
+export function killIfRunning(worker: Worker | undefined): void {
+  if (worker && worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
+}
+
 export async function killHard(worker: Worker): Promise<void> {
   worker.child.kill('SIGKILL');
   await worker.exited;
