@@ -39,44 +39,48 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     throw new ConfigError('the merkle processor needs a signing key: set LEDGER_SIGNING_KEY and LEDGER_SIGNING_KEY_ID (or --signing-key/--signing-key-id), or leave merkle out of --processors');
   }
   const logger = jsonLineLogger('ledger');
-  const pipeline = buildPipeline(config, logger);
-  const metrics = createMetrics();
-  await pipeline.codec.registerAll();
-  const driver = new KafkaDriver({
-    topology: pipeline.topology,
-    kafka: createKafka(config.kafka, logger),
-    backend: new RocksDbBackend(config.stateDir),
-    serde: pipeline.serde,
-    processors,
-    logger,
-    metrics: metricsSink(metrics),
-    maxWaitTimeInMs: config.fetchMaxWaitMs,
-  });
-  const queries = new ProjectionQueries({ stores: driver, partitions: config.partitions, freshnessThresholdSeconds: config.freshnessThresholdSeconds, clock: Date.now });
-  metrics.useStaleness((now) => queries.staleness(now));
-  const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady(), routes: projectorRoutes(queries) });
-  process.on('SIGHUP', () => void pipeline.keyring.reload());
-  await driver.start();
-  logger.info('pipeline running', { processors, metricsPort: config.metricsPort, registry: config.schemaRegistry ? 'confluent' : 'single-object' });
-
-  await new Promise<void>((resolve) => {
+  // Listening before start-up, which can take a while (schema registration, store restores, the
+  // group join): a SIGTERM meanwhile still ends in a clean stop rather than Node's default kill,
+  // and the stop deadline counts from the signal.
+  const stopRequested = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
-  logger.info('stopping');
+  logger.info('starting', { processors });
   // A stop that hangs (KafkaJS waiting on a broker that is away, say) must not keep the process
   // forever: after the deadline it exits 1; each task's next owner fences it and aborts what it
   // left open, so nothing is lost, only the clean close.
-  const deadline = config.shutdownTimeoutSeconds * 1000;
   let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), deadline)));
-  const stopped = (async () => {
+  const expired = stopRequested.then(() => new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), config.shutdownTimeoutSeconds * 1000))));
+  const runUntilStopped = async (): Promise<'stopped'> => {
+    const pipeline = buildPipeline(config, logger);
+    const metrics = createMetrics();
+    await pipeline.codec.registerAll();
+    const driver = new KafkaDriver({
+      topology: pipeline.topology,
+      kafka: createKafka(config.kafka, logger),
+      backend: new RocksDbBackend(config.stateDir),
+      serde: pipeline.serde,
+      processors,
+      logger,
+      metrics: metricsSink(metrics),
+      maxWaitTimeInMs: config.fetchMaxWaitMs,
+    });
+    const queries = new ProjectionQueries({ stores: driver, partitions: config.partitions, freshnessThresholdSeconds: config.freshnessThresholdSeconds, clock: Date.now });
+    metrics.useStaleness((now) => queries.staleness(now));
+    const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady(), routes: projectorRoutes(queries) });
+    process.on('SIGHUP', () => void pipeline.keyring.reload());
+    await driver.start();
+    logger.info('pipeline running', { processors, metricsPort: config.metricsPort, registry: config.schemaRegistry ? 'confluent' : 'single-object' });
+
+    await stopRequested;
+    logger.info('stopping');
     await driver.stop();
     await pipeline.close();
     await new Promise((r) => server.close(r));
-    return 'stopped' as const;
-  })();
-  const outcome = await Promise.race([stopped, expired]);
+    return 'stopped';
+  };
+  const outcome = await Promise.race([runUntilStopped(), expired]);
   clearTimeout(timer);
   if (outcome === 'expired') throw new ShutdownTimeoutError(`graceful stop did not finish within ${config.shutdownTimeoutSeconds} s (LEDGER_SHUTDOWN_TIMEOUT_SECONDS); exiting`);
   // What a client library still holds (the process exits anyway: cli/ledger.ts).

@@ -116,6 +116,16 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+const workerEnv = (metricsPort: number): Record<string, string> => ({
+  KAFKA_BROKERS: kafkaBrokers().join(','),
+  LEDGER_APP_ID: run,
+  LEDGER_STATE_DIR: join(dir, 'state'),
+  LEDGER_KEYRING: join(dir, 'keyring.json'),
+  METRICS_PORT: String(metricsPort),
+  SCHEMA_REGISTRY_URL: '',
+  LEDGER_ALLOW_UNSIGNED: 'false',
+});
+
 describe('ledger run --processors validate on the broker', () => {
   it('routes every record produced by kcat to exactly one of validated/rejected, once, with the right code', async (context) => {
     context.onTestFailed(() => {
@@ -125,15 +135,7 @@ describe('ledger run --processors validate on the broker', () => {
     await writeFile(keyringPath, JSON.stringify(keyringDocument(keys)));
     const metricsPort = await freePort();
     const t0 = Date.now();
-    worker = startLedger(['run', '--processors', 'validate'], {
-      KAFKA_BROKERS: kafkaBrokers().join(','),
-      LEDGER_APP_ID: run,
-      LEDGER_STATE_DIR: join(dir, 'state'),
-      LEDGER_KEYRING: keyringPath,
-      METRICS_PORT: String(metricsPort),
-      SCHEMA_REGISTRY_URL: '',
-      LEDGER_ALLOW_UNSIGNED: 'false',
-    });
+    worker = startLedger(['run', '--processors', 'validate'], workerEnv(metricsPort));
     const http = async (path: string): Promise<{ status: number; body: string }> => {
       try {
         const response = await fetch(`http://127.0.0.1:${metricsPort}${path}`);
@@ -281,5 +283,27 @@ describe('ledger run --processors validate on the broker', () => {
         `ready after ${readyMs} ms; all outputs ${doneMs} ms after kcat started; input backlog before this run ${[...(start.get(INPUT)?.values() ?? [])].reduce((a, b) => a + b, 0)} records; ` +
         `metrics validated=${counter('validated')} rejected=${counter('rejected')}\n`,
     );
+  });
+
+  it('stops cleanly on a SIGTERM that arrives during start-up', async () => {
+    // Same application id as the test above, after it: the group's offsets are at the end of the
+    // input, so this instance has nothing to decide. The signal goes out the moment the process
+    // says it is starting, while it still registers, restores and joins its group.
+    const early = startLedger(['run', '--processors', 'validate'], workerEnv(await freePort()));
+    worker = early;
+    let logsAtSignal = -1;
+    early.child.stderr?.on('data', () => {
+      if (logsAtSignal < 0 && early.logs.some((l) => l.message === 'starting')) {
+        logsAtSignal = early.logs.length;
+        early.child.kill('SIGTERM');
+      }
+    });
+    const exitCode = await early.exited;
+    const messages = early.logs.map((l) => l.message);
+    expect(logsAtSignal, 'the signal went out after "starting"').toBeGreaterThan(0);
+    expect(messages.slice(0, logsAtSignal), 'the signal went out before start-up finished').not.toContain('pipeline running');
+    expect(exitCode, JSON.stringify(early.logs)).toBe(0);
+    expect(messages).toContain('stopped');
+    expect(early.logs.filter((l) => l.level === 'error')).toEqual([]);
   });
 });

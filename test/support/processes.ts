@@ -52,7 +52,13 @@ export async function killHard(worker: Worker): Promise<void> {
   await worker.exited;
 }
 
+/**
+ * SIGTERM, once the worker has logged its first line: both entry points (`ledger run`, the counter
+ * worker) put their signal handlers in place before they log anything, and a signal that comes
+ * earlier, while Node still loads modules, gets Node's default (killed, no exit code).
+ */
 export async function stopGracefully(worker: Worker): Promise<number | null> {
+  await waitFor('the worker to log its first line before SIGTERM', () => worker.logs.length > 0 || worker.child.exitCode !== null || worker.child.signalCode !== null);
   worker.child.kill('SIGTERM');
   return worker.exited;
 }
