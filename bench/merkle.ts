@@ -154,6 +154,7 @@ async function inProcessProcessor(sign: (message: Buffer) => Buffer): Promise<{ 
   // One stable facade over the current unit's transaction, as a task gives processors.
   const facade: KeyValueStore<unknown> = {
     get: (key) => transaction.get(key),
+    getMany: (keys) => transaction.getMany(keys),
     put: (key, value) => transaction.put(key, value),
     delete: (key) => transaction.delete(key),
     range: (prefix) => transaction.range(prefix),

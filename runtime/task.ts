@@ -286,6 +286,7 @@ export class Task {
           // Stable object for processors to keep from init; it always targets the current batch.
           facade = {
             get: (key) => task.transactionOf(name).get(key),
+            getMany: (keys) => task.transactionOf(name).getMany(keys),
             put: (key, value) => task.transactionOf(name).put(key, value),
             delete: (key) => task.transactionOf(name).delete(key),
             range: (prefix) => task.transactionOf(name).range(prefix),

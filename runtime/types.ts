@@ -40,6 +40,8 @@ export interface OutputRecord {
 /** A processor's view of one state store, scoped to the task's partition and transaction. */
 export interface KeyValueStore<V> {
   get(key: string): Promise<V | undefined>;
+  /** Many keys in one read of the database (RocksDB's multi-get), answered as `get` would, in order. */
+  getMany(keys: readonly string[]): Promise<Array<V | undefined>>;
   put(key: string, value: V): void;
   delete(key: string): void;
   /** Entries whose key starts with `prefix`, in key order, merged with this transaction's writes. */

@@ -43,6 +43,14 @@ export class StoreTransaction<V> implements KeyValueStore<V> {
     return value;
   }
 
+  async getMany(keys: readonly string[]): Promise<Array<V | undefined>> {
+    await this.prefetch(keys);
+    return keys.map((key) => {
+      const write = this.pending.get(key);
+      return write ? write.value : this.fetched.get(key);
+    });
+  }
+
   put(key: string, value: V): void {
     this.pending.set(key, { value, bytes: encodeValue(value) });
   }

@@ -173,4 +173,24 @@ describe.each(backends)('%s store partition', (_name, makeBackend) => {
     expect((await store.get('n'))?.toString()).toBe('2');
     await store.close();
   });
+
+  it('a transaction reads many keys in one read of the partition, answering each as get would', async () => {
+    const store = await (await makeBackend()).open('g', 0);
+    await store.write(['a', 'b', 'c'].map((key, i) => ({ key, value: Buffer.from(String(i + 1)) })), 0);
+    const reads: string[][] = [];
+    const counted = Object.assign(Object.create(store) as typeof store, {
+      get: (key: string) => (reads.push([key]), store.get(key)),
+      getMany: (keys: readonly string[]) => (reads.push([...keys]), store.getMany(keys)),
+    });
+    const tx = new StoreTransaction<number>(counted);
+    tx.put('a', 10);
+    tx.delete('b');
+    expect(await tx.getMany(['a', 'b', 'c', 'missing', 'c'])).toEqual([10, undefined, 3, undefined, 3]);
+    expect(reads).toEqual([['c', 'missing']]);
+    tx.put('c', 30);
+    expect(await tx.getMany(['c', 'missing'])).toEqual([30, undefined]);
+    expect(await Promise.all(['a', 'b', 'c', 'missing'].map((k) => tx.get(k)))).toEqual([10, undefined, 30, undefined]);
+    expect(reads).toHaveLength(1);
+    await store.close();
+  });
 });
