@@ -1,9 +1,10 @@
 // `npm run bench -- e2e` (issue 7): exports/s through the real broker with all four processors
-// and exactly-once on (one `ledger run` child), p50/p99 latency from produce to the run's first
-// ledger.timeline entry at half that rate, and — same run, same data — the validate-only
-// in-process rate (all cores), the ceiling the end-to-end figure is a ratio of, measured while no
-// pipeline process runs (before and after; the faster counts). Also the CPU
-// split between the broker and the pipeline process over the throughput phase.
+// and exactly-once on (`ledger run` children: one by default, BENCH_E2E_PROCESSES chooses),
+// p50/p99 latency from produce to the run's first ledger.timeline entry at half that rate, and —
+// same run, same data — the validate-only in-process rate (all cores), the ceiling the end-to-end
+// figure is a ratio of, measured while no pipeline process runs (before and after; the faster
+// counts). Also the CPU split between the broker and the pipeline processes over the throughput
+// phase.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -20,11 +21,24 @@ import { jsonLineLogger } from '../runtime/kafka/client.js';
 import { LocalDriver } from '../runtime/local-driver.js';
 import { packageRoot } from '../runtime/paths.js';
 import { MemoryBackend } from '../state/memory.js';
-import { pipelineTopology, TOPICS } from '../topology.js';
+import { pipelineTopology, PROCESSOR_NAMES, TOPICS } from '../topology.js';
 import type { BenchResult } from './report.js';
 import { FETCH_LIMITS } from '../runtime/topology-types.js';
 
 const root = packageRoot(import.meta.url);
+
+/** The `ledger run` processes of the pipeline, each with the processors it runs. */
+export type ProcessLayout = ReadonlyArray<readonly string[]>;
+export const DEFAULT_LAYOUT: ProcessLayout = [['validate', 'dedupe', 'merkle', 'projector']];
+
+/** `validate|dedupe,merkle,projector`: one process per `|`-separated group, each processor once. */
+export function parseLayout(text: string): ProcessLayout {
+  const layout = text.split('|').map((group) => group.split(',').map((name) => name.trim()).filter(Boolean));
+  const named = layout.flat();
+  const wellFormed = layout.every((group) => group.length > 0) && named.length === PROCESSOR_NAMES.length && PROCESSOR_NAMES.every((name) => named.includes(name));
+  if (!wellFormed) throw new Error(`BENCH_E2E_PROCESSES must name each of ${PROCESSOR_NAMES.join(',')} once, processes separated by | (got "${text}")`);
+  return layout;
+}
 const silent = jsonLineLogger('bench', { write: () => true } as unknown as NodeJS.WritableStream);
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
@@ -59,8 +73,9 @@ async function validateInProcess(stream: readonly StreamRecord[], keyringPath: s
   }
 }
 
-export async function benchEndToEnd(options: { brokers: readonly string[]; exports?: number; latencySeconds?: number }): Promise<BenchResult[]> {
+export async function benchEndToEnd(options: { brokers: readonly string[]; exports?: number; latencySeconds?: number; layout?: ProcessLayout }): Promise<BenchResult[]> {
   const count = options.exports ?? 20_000;
+  const layout = options.layout ?? DEFAULT_LAYOUT;
   const latencySeconds = options.latencySeconds ?? 20;
   const run = `bench-e2e-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const dir = await mkdtemp(join(tmpdir(), 'bench-e2e-'));
@@ -72,16 +87,19 @@ export async function benchEndToEnd(options: { brokers: readonly string[]; expor
   const kafka = new Kafka({ clientId: run, brokers: [...options.brokers], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  let child: ChildProcess | null = null;
+  let children: ChildProcess[] = [];
   let follower: Consumer | null = null;
   const stopPipeline = async (): Promise<void> => {
     await follower?.disconnect().catch(() => undefined);
     follower = null;
-    if (child && isRunning(child)) {
-      const exited = new Promise((r) => child?.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await Promise.all(
+      children.filter(isRunning).map((child) => {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        return exited;
+      }),
+    );
+    children = [];
   };
   try {
     const tenants = [`${run}-a`, `${run}-b`, `${run}-c`];
@@ -98,9 +116,11 @@ export async function benchEndToEnd(options: { brokers: readonly string[]; expor
         if (ends.length > 0) await admin.setOffsets({ groupId: `${run}-${processor}`, topic, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
       }
     }
-    const env = { ...process.env, KAFKA_BROKERS: options.brokers.join(','), SCHEMA_REGISTRY_URL: '', LEDGER_APP_ID: run, LEDGER_STATE_DIR: join(dir, 'state'), LEDGER_KEYRING: keyringPath, LEDGER_SIGNING_KEY: join(dir, 'signer.pem'), LEDGER_SIGNING_KEY_ID: `${run}-signer`, METRICS_PORT: '0' };
-    child = spawn(process.execPath, [join(root, 'dist', 'cli', 'ledger.js'), 'run'], { cwd: root, env, stdio: ['ignore', 'ignore', 'ignore'] });
-    const pipelinePid = child.pid as number;
+    const env = { ...process.env, KAFKA_BROKERS: options.brokers.join(','), SCHEMA_REGISTRY_URL: '', LEDGER_APP_ID: run, LEDGER_KEYRING: keyringPath, LEDGER_SIGNING_KEY: join(dir, 'signer.pem'), LEDGER_SIGNING_KEY_ID: `${run}-signer`, METRICS_PORT: '0' };
+    children = layout.map((processors, i) =>
+      spawn(process.execPath, [join(root, 'dist', 'cli', 'ledger.js'), 'run', '--processors', processors.join(',')], { cwd: root, env: { ...env, LEDGER_STATE_DIR: join(dir, `state-${i}`) }, stdio: ['ignore', 'ignore', 'ignore'] }),
+    );
+    const pipelineCpuSeconds = (): number => children.reduce((sum, child) => sum + cpuSeconds(child.pid as number), 0);
 
     // Follow ledger.timeline: the first entry of each run of this benchmark, and when it arrived.
     const firstEntryAt = new Map<string, number>();
@@ -121,7 +141,8 @@ export async function benchEndToEnd(options: { brokers: readonly string[]; expor
       const deadline = Date.now() + timeoutMs;
       while ([...keysWanted].some((k) => !firstEntryAt.has(k))) {
         if (Date.now() > deadline) throw new Error(`e2e: ${[...keysWanted].filter((k) => !firstEntryAt.has(k)).length} runs never reached ${TOPICS.timeline}`);
-        if (child && !isRunning(child)) throw new Error(`e2e: ledger run exited (${child.signalCode ?? child.exitCode})`);
+        const exited = children.find((child) => !isRunning(child));
+        if (exited) throw new Error(`e2e: ledger run exited (${exited.signalCode ?? exited.exitCode})`);
         await new Promise((r) => setTimeout(r, 100));
       }
     };
@@ -133,7 +154,7 @@ export async function benchEndToEnd(options: { brokers: readonly string[]; expor
 
     // Throughput: `count` exports (one signature, ~1 KiB; 5% replays, 5% invalid) as fast as the producer goes.
     const accepted = new Set(stream.filter((r) => r.expect === 'OK').map((r) => r.key));
-    const cpuBefore = { broker: cpuSeconds(brokerPid()), pipeline: cpuSeconds(pipelinePid) };
+    const cpuBefore = { broker: cpuSeconds(brokerPid()), pipeline: pipelineCpuSeconds() };
     const started = performance.now();
     for (let i = 0; i < stream.length; i += 1_000) {
       await producer.send({ topic: TOPICS.exportsCreated, acks: -1, messages: stream.slice(i, i + 1_000).map((r) => ({ key: r.key, value: r.value })) });
@@ -141,7 +162,7 @@ export async function benchEndToEnd(options: { brokers: readonly string[]; expor
     await waitForRuns(accepted, 600_000);
     const seconds = Math.max(...[...accepted].map((k) => firstEntryAt.get(k) ?? 0)) / 1000 - started / 1000;
     const throughput = count / seconds;
-    const cpu = { broker: cpuSeconds(brokerPid()) - cpuBefore.broker, pipeline: cpuSeconds(pipelinePid) - cpuBefore.pipeline };
+    const cpu = { broker: cpuSeconds(brokerPid()) - cpuBefore.broker, pipeline: pipelineCpuSeconds() - cpuBefore.pipeline };
 
     // Latency at half that rate: produce in 100 ms ticks, first timeline entry per run.
     const rate = throughput / 2;
@@ -167,7 +188,7 @@ export async function benchEndToEnd(options: { brokers: readonly string[]; expor
     await stopPipeline();
     const validateAfter = await validateInProcess(stream, keyringPath);
     const validateRate = Math.max(validateBefore, validateAfter);
-    const params = { exports: count, exportBytes: 1024, signatures: 1, processors: 'validate,dedupe,merkle,projector (one process)', exactlyOnce: true };
+    const params = { exports: count, exportBytes: 1024, signatures: 1, processes: layout.map((processors) => processors.join(',')).join(' | '), exactlyOnce: true };
     return [
       { name: 'e2e.throughput', unit: 'exports/s', value: throughput, params: { ...params, seconds: Math.round(seconds * 10) / 10, validateInProcessBefore: Math.round(validateBefore), validateInProcessAfter: Math.round(validateAfter) }, ceiling: { name: 'validate.in-process.all-cores (same data)', value: validateRate, ratio: throughput / validateRate } },
       { name: 'e2e.latency.p50', unit: 'ms', value: quantile(0.5), params: { rate: Math.round(rate), runs: latencies.length, until: 'first ledger.timeline entry of the run' } },

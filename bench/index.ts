@@ -13,7 +13,7 @@ import { benchStore } from './store.js';
 import { benchDedupe } from './dedupe.js';
 import { benchRestore } from './restore.js';
 import { benchProjector } from './projector.js';
-import { benchEndToEnd } from './e2e.js';
+import { benchEndToEnd, parseLayout } from './e2e.js';
 import { printResult, withCeiling, type BenchResult } from './report.js';
 
 const SECTIONS = ['codec', 'broker', 'validate', 'merkle', 'store', 'dedupe', 'restore', 'projector', 'e2e'] as const;
@@ -55,7 +55,10 @@ async function main(args: readonly string[]): Promise<void> {
   if (chosen.includes('store')) (await benchStore()).forEach(printResult);
   if (chosen.includes('dedupe')) (await benchDedupe()).forEach(printResult);
   if (chosen.includes('projector')) (await benchProjector()).forEach(printResult);
-  if (chosen.includes('e2e')) (await benchEndToEnd({ brokers: brokers() })).forEach(printResult);
+  if (chosen.includes('e2e')) {
+    const layout = process.env.BENCH_E2E_PROCESSES ? parseLayout(process.env.BENCH_E2E_PROCESSES) : undefined;
+    (await benchEndToEnd({ brokers: brokers(), ...(layout ? { layout } : {}) })).forEach(printResult);
+  }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
