@@ -6,19 +6,14 @@ import { logLevel, Kafka } from 'kafkajs';
 import { loadConfig } from '../config.js';
 import { bundleStream } from '../examples/bundles.js';
 import { generateDemoKeys, exportStream, keyringDocument } from '../examples/exports.js';
-import { ProjectionQueries, projectorRoutes } from '../processors/projector-queries.js';
-import { createMetrics, metricsSink } from '../metrics.js';
-import { startHttpServer } from '../runtime/http.js';
 import { createKafka, jsonLineLogger } from '../runtime/kafka/client.js';
-import { KafkaDriver } from '../runtime/kafka/driver.js';
 import { ensureTopics } from '../runtime/kafka/topics.js';
 import { packageRoot } from '../runtime/paths.js';
 import { allTopics, FETCH_LIMITS } from '../runtime/topology-types.js';
-import { RocksDbBackend } from '../state/rocksdb.js';
 import { TOPICS } from '../topology.js';
 import { integerFlag, parseFlags } from './args.js';
 import { UsageError } from './errors.js';
-import { buildPipeline } from './pipeline.js';
+import { buildPipeline, servePipeline } from './pipeline.js';
 
 export const DEMO_USAGE = 'ledger demo [--count N]   start the local stack, produce signed exports and bundle imports, run validate → dedupe → merkle → projector, print a summary';
 
@@ -144,19 +139,7 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   });
   await joined;
 
-  const metrics = createMetrics();
-  const driver = new KafkaDriver({
-    topology: pipeline.topology,
-    kafka,
-    backend: new RocksDbBackend(config.stateDir),
-    serde: pipeline.serde,
-    logger,
-    metrics: metricsSink(metrics),
-    maxWaitTimeInMs: config.fetchMaxWaitMs,
-  });
-  const queries = new ProjectionQueries({ stores: driver, partitions: config.partitions, freshnessThresholdSeconds: config.freshnessThresholdSeconds, clock: Date.now });
-  metrics.useStaleness((now) => queries.staleness(now));
-  const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady(), routes: projectorRoutes(queries) });
+  const { driver, server, queries } = await servePipeline(config, pipeline, { kafka, logger });
   await driver.start();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();

@@ -1,6 +1,7 @@
 // Assembles the pipeline from configuration: keyring, worker pool, topology, codec, serde.
 // Shared by `ledger run`, `ledger topics`, `ledger schemas register` and the demo.
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { ed25519PrivateKey, signEd25519 } from '../contracts/ed25519.js';
 import type { LedgerConfig } from '../config.js';
@@ -8,7 +9,12 @@ import { ConfigError } from '../config.js';
 import { Keyring } from '../contracts/keyring.js';
 import { createValidatePool, type ValidatePool } from '../processors/validate.js';
 import { createValueCodec, SchemaCatalog, type AvroValueCodec } from '../runtime/codec.js';
-import type { DriverLogger } from '../runtime/kafka/driver.js';
+import type { Kafka } from 'kafkajs';
+import { createMetrics, metricsSink } from '../metrics.js';
+import { ProjectionQueries, projectorRoutes } from '../processors/projector-queries.js';
+import { startHttpServer } from '../runtime/http.js';
+import { KafkaDriver, type DriverLogger } from '../runtime/kafka/driver.js';
+import { RocksDbBackend } from '../state/rocksdb.js';
 import { KeyringSource } from '../runtime/keyring-source.js';
 import { TopicSerde } from '../runtime/serde.js';
 import type { Topology } from '../runtime/topology-types.js';
@@ -86,4 +92,31 @@ export function buildPipeline(config: LedgerConfig, logger: DriverLogger, option
       await pool?.close();
     },
   };
+}
+
+/**
+ * A pipeline on Kafka as `ledger run` and `ledger demo` serve it: the Kafka driver over RocksDB
+ * stores, its metrics (with the projector's staleness gauges) and the HTTP endpoints (/metrics,
+ * health, readiness, the projector's queries). The caller starts the driver.
+ */
+export async function servePipeline(
+  config: LedgerConfig,
+  pipeline: Pipeline,
+  options: { kafka: Kafka; logger: DriverLogger; processors?: readonly string[] },
+): Promise<{ driver: KafkaDriver; server: Server; queries: ProjectionQueries }> {
+  const metrics = createMetrics();
+  const driver = new KafkaDriver({
+    topology: pipeline.topology,
+    kafka: options.kafka,
+    backend: new RocksDbBackend(config.stateDir),
+    serde: pipeline.serde,
+    processors: options.processors,
+    logger: options.logger,
+    metrics: metricsSink(metrics),
+    maxWaitTimeInMs: config.fetchMaxWaitMs,
+  });
+  const queries = new ProjectionQueries({ stores: driver, partitions: config.partitions, freshnessThresholdSeconds: config.freshnessThresholdSeconds, clock: Date.now });
+  metrics.useStaleness((now) => queries.staleness(now));
+  const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady(), routes: projectorRoutes(queries) });
+  return { driver, server, queries };
 }

@@ -1,15 +1,10 @@
 import { loadConfig } from '../config.js';
-import { createMetrics, metricsSink } from '../metrics.js';
-import { startHttpServer } from '../runtime/http.js';
 import { createKafka, jsonLineLogger } from '../runtime/kafka/client.js';
-import { KafkaDriver } from '../runtime/kafka/driver.js';
-import { RocksDbBackend } from '../state/rocksdb.js';
 import { PROCESSOR_NAMES } from '../topology.js';
 import { parseFlags } from './args.js';
 import { UsageError } from './errors.js';
 import { ConfigError } from '../config.js';
-import { buildPipeline } from './pipeline.js';
-import { ProjectionQueries, projectorRoutes } from '../processors/projector-queries.js';
+import { buildPipeline, servePipeline } from './pipeline.js';
 
 export const RUN_USAGE = `ledger run [--processors ${PROCESSOR_NAMES.join(',')}] [--keys FILE] [--allow-unsigned] [--signing-key PKCS8.pem --signing-key-id ID] [--metrics-port N]`;
 
@@ -54,21 +49,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const expired = stopRequested.then(() => new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), config.shutdownTimeoutSeconds * 1000))));
   const runUntilStopped = async (): Promise<'stopped'> => {
     const pipeline = buildPipeline(config, logger);
-    const metrics = createMetrics();
     await pipeline.codec.registerAll();
-    const driver = new KafkaDriver({
-      topology: pipeline.topology,
-      kafka: createKafka(config.kafka, logger),
-      backend: new RocksDbBackend(config.stateDir),
-      serde: pipeline.serde,
-      processors,
-      logger,
-      metrics: metricsSink(metrics),
-      maxWaitTimeInMs: config.fetchMaxWaitMs,
-    });
-    const queries = new ProjectionQueries({ stores: driver, partitions: config.partitions, freshnessThresholdSeconds: config.freshnessThresholdSeconds, clock: Date.now });
-    metrics.useStaleness((now) => queries.staleness(now));
-    const server = await startHttpServer({ port: config.metricsPort, registry: metrics.registry, isReady: () => driver.isReady(), routes: projectorRoutes(queries) });
+    const { driver, server } = await servePipeline(config, pipeline, { kafka: createKafka(config.kafka, logger), logger, processors });
     process.on('SIGHUP', () => void pipeline.keyring.reload());
     await driver.start();
     logger.info('pipeline running', { processors, metricsPort: config.metricsPort, registry: config.schemaRegistry ? 'confluent' : 'single-object' });
