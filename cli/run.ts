@@ -35,11 +35,16 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   const logger = jsonLineLogger('ledger');
   // Listening before start-up, which can take a while (schema registration, store restores, the
-  // group join): a SIGTERM meanwhile still ends in a clean stop rather than Node's default kill,
-  // and the stop deadline counts from the signal.
+  // group join, waiting for a broker that is away): a stop meanwhile ends start-up before its next
+  // step and then stops cleanly, rather than Node's default kill; the deadline counts from it.
+  const stop = new AbortController();
   const stopRequested = new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+    const requestStop = (): void => {
+      stop.abort();
+      resolve();
+    };
+    process.once('SIGTERM', requestStop);
+    process.once('SIGINT', requestStop);
   });
   logger.info('starting', { processors });
   // A stop that hangs (KafkaJS waiting on a broker that is away, say) must not keep the process
@@ -47,24 +52,39 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   // left open, so nothing is lost, only the clean close.
   let timer: NodeJS.Timeout | undefined;
   const expired = stopRequested.then(() => new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), config.shutdownTimeoutSeconds * 1000))));
+  let running = false;
   const runUntilStopped = async (): Promise<'stopped'> => {
     const pipeline = buildPipeline(config, logger);
-    await pipeline.codec.registerAll();
-    const { driver, server } = await servePipeline(config, pipeline, { kafka: createKafka(config.kafka, logger), logger, processors });
-    process.on('SIGHUP', () => void pipeline.keyring.reload());
-    await driver.start();
-    logger.info('pipeline running', { processors, metricsPort: config.metricsPort, registry: config.schemaRegistry ? 'confluent' : 'single-object' });
-
-    await stopRequested;
+    let served: Awaited<ReturnType<typeof servePipeline>> | null = null;
+    try {
+      await pipeline.codec.registerAll();
+      if (!stop.signal.aborted) {
+        served = await servePipeline(config, pipeline, { kafka: createKafka(config.kafka, logger), logger, processors });
+        process.on('SIGHUP', () => void pipeline.keyring.reload());
+        await served.driver.start(stop.signal);
+      }
+    } catch (error) {
+      if (!stop.signal.aborted) throw error;
+      logger.warn('start-up abandoned: a stop was requested', { error: error instanceof Error ? error.message : String(error) });
+    }
+    if (!stop.signal.aborted) {
+      running = true;
+      logger.info('pipeline running', { processors, metricsPort: config.metricsPort, registry: config.schemaRegistry ? 'confluent' : 'single-object' });
+      await stopRequested;
+    }
     logger.info('stopping');
-    await driver.stop();
+    await served?.driver.stop();
     await pipeline.close();
-    await new Promise((r) => server.close(r));
+    const server = served?.server;
+    if (server) await new Promise((r) => server.close(r));
     return 'stopped';
   };
   const outcome = await Promise.race([runUntilStopped(), expired]);
   clearTimeout(timer);
-  if (outcome === 'expired') throw new ShutdownTimeoutError(`graceful stop did not finish within ${config.shutdownTimeoutSeconds} s (LEDGER_SHUTDOWN_TIMEOUT_SECONDS); exiting`);
+  if (outcome === 'expired') {
+    const what = running ? 'graceful stop' : 'stop requested during start-up';
+    throw new ShutdownTimeoutError(`${what} did not finish within ${config.shutdownTimeoutSeconds} s (LEDGER_SHUTDOWN_TIMEOUT_SECONDS); exiting`);
+  }
   // What a client library still holds (the process exits anyway: cli/ledger.ts).
   const leftOpen = process.getActiveResourcesInfo().filter((resource) => !['PipeWrap', 'TTYWrap', 'FSReqCallback'].includes(resource));
   logger.info('stopped', leftOpen.length > 0 ? { leftOpenByLibraries: leftOpen } : {});

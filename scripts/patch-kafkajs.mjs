@@ -126,7 +126,7 @@ for (const patch of PATCHES) {
       failed = true;
       break;
     }
-    text = text.replace(original, patched);
+    text = text.replace(original, () => patched); // a function: `$` in a patch stays literal
     applied++;
   }
   if (applied > 0) {

@@ -65,7 +65,18 @@ class Mutex {
 
 const RETRY_BACKOFF_MS = 500;
 const MAX_RETRY_BACKOFF_MS = 5_000;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Resolves after `ms`, or as soon as `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
 /** Wait before retry `attempt` (1, 2, …) of a step that needs the broker. */
 const backoff = (attempt: number): Promise<void> => sleep(Math.min(RETRY_BACKOFF_MS * attempt, MAX_RETRY_BACKOFF_MS));
 
@@ -96,9 +107,14 @@ export class KafkaDriver implements HostedStores {
     checkTopology(options.topology);
   }
 
-  async start(): Promise<void> {
+  /**
+   * Connects, creates the topics and starts each processor. `signal` is a stop requested while
+   * starting: start-up ends before its next step and stops waiting for an absent broker (the
+   * last connection failure is then thrown); what has started by then is for `stop()`.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
     const { topology, kafka, processors } = this.options;
-    const admin = await this.untilBrokerAnswers('connect and create topics', async () => {
+    const admin = await this.untilBrokerAnswers(signal, 'connect and create topics', async () => {
       const candidate = kafka.admin();
       try {
         await candidate.connect();
@@ -114,9 +130,10 @@ export class KafkaDriver implements HostedStores {
     this.admin = admin;
     const selected = topology.processors.filter((p) => !processors || processors.includes(p.name));
     for (const spec of selected) {
+      if (signal?.aborted) return;
       const runner = new ProcessorRunner(this.options, spec, admin, this.committed);
       this.runners.push(runner);
-      await this.untilBrokerAnswers(`start ${spec.name}`, () => runner.start());
+      await this.untilBrokerAnswers(signal, `start ${spec.name}`, () => runner.start());
     }
   }
 
@@ -124,15 +141,15 @@ export class KafkaDriver implements HostedStores {
    * Start-up rides out a broker that is briefly away (a restart, a rolling upgrade), as Kafka
    * Streams clients do: connection failures are retried for `brokerWaitMs`, then reported.
    */
-  private async untilBrokerAnswers<T>(what: string, step: () => Promise<T>): Promise<T> {
+  private async untilBrokerAnswers<T>(signal: AbortSignal | undefined, what: string, step: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + (this.options.brokerWaitMs ?? DEFAULT_BROKER_WAIT_MS);
     for (let attempt = 1; ; attempt++) {
       try {
         return await step();
       } catch (error) {
-        if (!isConnectionFailure(error) || Date.now() > deadline) throw error;
+        if (!isConnectionFailure(error) || Date.now() > deadline || signal?.aborted) throw error;
         this.options.logger.warn('waiting for the broker', { step: what, attempt, error: describe(error) });
-        await sleep(Math.min(1_000 * attempt, MAX_RETRY_BACKOFF_MS));
+        await sleep(Math.min(1_000 * attempt, MAX_RETRY_BACKOFF_MS), signal);
       }
     }
   }

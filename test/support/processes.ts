@@ -53,12 +53,13 @@ export async function killHard(worker: Worker): Promise<void> {
 }
 
 /**
- * SIGTERM, once the worker has logged its first line: both entry points (`ledger run`, the counter
- * worker) put their signal handlers in place before they log anything, and a signal that comes
- * earlier, while Node still loads modules, gets Node's default (killed, no exit code).
+ * SIGTERM, once the worker has logged its first JSON line: both entry points (`ledger run`, the
+ * counter worker) put their signal handlers in place before they log anything, and a signal that
+ * comes earlier, while Node still loads modules (when it may print a warning), gets Node's default
+ * (killed, no exit code).
  */
 export async function stopGracefully(worker: Worker): Promise<number | null> {
-  await waitFor('the worker to log its first line before SIGTERM', () => worker.logs.length > 0 || worker.child.exitCode !== null || worker.child.signalCode !== null);
+  await waitFor('the worker to log its first line before SIGTERM', () => worker.logs.some((l) => l.level !== 'raw') || worker.child.exitCode !== null || worker.child.signalCode !== null);
   worker.child.kill('SIGTERM');
   return worker.exited;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 // kafkajs' produce encoding, as installed (scripts/patch-kafkajs.mjs takes zero-fill, a per-record
 // spread and byte-at-a-time CRC-32C out of it). Checked against definitions, not against kafkajs:
@@ -81,6 +81,7 @@ describe('kafkajs as installed', () => {
   it('carries the produce-path patches of scripts/patch-kafkajs.mjs (npm ci runs it)', () => {
     const source = (path: string): string => readFileSync(require.resolve(`kafkajs/src/${path}`), 'utf8');
     expect(source('protocol/encoder.js')).toContain('this.buf = Buffer.allocUnsafe(Encoder.nextPowerOfTwo(initialSize))');
+    expect(source('protocol/encoder.js')).toContain('const newBuffer = Buffer.allocUnsafe(newLength)');
     expect(source('protocol/requests/produce/v3/request.js')).toContain('      key: message.key,\n      value: message.value,');
     expect(source('protocol/recordBatch/crc32C/crc32C.js')).toContain('slicing-by-8');
   });
@@ -126,10 +127,15 @@ describe('kafkajs produce request encoding (patched: no zero-fill, no per-record
   it('encodes the same bytes whatever memory the encoders were given held before', async () => {
     const produced = messages();
     const encode = async (garbage: number): Promise<Buffer> => {
-      // Leave Node's allocation pool and freed memory full of one byte value before encoding.
-      for (let i = 0; i < 64; i++) Buffer.allocUnsafe(3_000).fill(garbage);
-      for (let i = 0; i < 8; i++) Buffer.allocUnsafe(64 * 1024).fill(garbage);
-      return Buffer.from(await encodeProduce(produced, null));
+      // Every buffer the encoders take without zero-fill comes full of one byte value.
+      const dirty = vi.spyOn(Buffer, 'allocUnsafe').mockImplementation((size: number) => Buffer.alloc(size, garbage));
+      try {
+        const bytes = Buffer.from(await encodeProduce(produced, null));
+        expect(dirty).toHaveBeenCalled();
+        return bytes;
+      } finally {
+        dirty.mockRestore();
+      }
     };
     const first = await encode(0xaa);
     const second = await encode(0x55);
