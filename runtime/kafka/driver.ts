@@ -150,6 +150,7 @@ export class KafkaDriver implements HostedStores {
         if (!isConnectionFailure(error) || Date.now() > deadline || signal?.aborted) throw error;
         this.options.logger.warn('waiting for the broker', { step: what, attempt, error: describe(error) });
         await sleep(Math.min(1_000 * attempt, MAX_RETRY_BACKOFF_MS), signal);
+        if (signal?.aborted) throw error;
       }
     }
   }
