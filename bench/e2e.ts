@@ -29,7 +29,7 @@ const root = packageRoot(import.meta.url);
 
 /** The `ledger run` processes of the pipeline, each with the processors it runs. */
 export type ProcessLayout = ReadonlyArray<readonly string[]>;
-export const DEFAULT_LAYOUT: ProcessLayout = [['validate', 'dedupe', 'merkle', 'projector']];
+export const DEFAULT_LAYOUT: ProcessLayout = [[...PROCESSOR_NAMES]];
 
 /** `validate|dedupe,merkle,projector`: one process per `|`-separated group, each processor once. */
 export function parseLayout(text: string): ProcessLayout {
@@ -39,6 +39,7 @@ export function parseLayout(text: string): ProcessLayout {
   if (!wellFormed) throw new Error(`BENCH_E2E_PROCESSES must name each of ${PROCESSOR_NAMES.join(',')} once, processes separated by | (got "${text}")`);
   return layout;
 }
+
 const silent = jsonLineLogger('bench', { write: () => true } as unknown as NodeJS.WritableStream);
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
