@@ -71,6 +71,9 @@ export class TopologyError extends Error {
 
 export const changelogTopicName = (appId: string, store: string): string => `${appId}-${store}-changelog`;
 
+/** The consumer group of a processor of the application `appId`. */
+export const consumerGroupId = (appId: string, processor: string): string => `${appId}-${processor}`;
+
 /**
  * max.message.bytes of every topic the pipeline creates. A record the broker refuses aborts its
  * transaction each time it is retried, which halts that task's partition for every tenant on it,

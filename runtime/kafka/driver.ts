@@ -6,7 +6,7 @@ import { restoreStores } from './recovery.js';
 import { BrokerUnavailableError, ensureTopics } from './topics.js';
 import type { TopicSerde } from '../serde.js';
 import { Task, type RawInput, type UnitOfWork } from '../task.js';
-import { allTopics, changelogTopicName, checkTopology, FETCH_LIMITS, type ProcessorSpec, type Topology } from '../topology-types.js';
+import { allTopics, changelogTopicName, checkTopology, consumerGroupId, FETCH_LIMITS, type ProcessorSpec, type Topology } from '../topology-types.js';
 import type { Headers, MetricsSink } from '../types.js';
 import type { StoreBackend } from '../../state/store.js';
 import { CommittedWrites, type CommittedWriteListener, type HostedPartition, type HostedStores } from '../../state/query.js';
@@ -198,7 +198,7 @@ class ProcessorRunner {
     private readonly admin: Admin,
     private readonly committed: CommittedWrites,
   ) {
-    this.groupId = `${options.topology.appId}-${spec.name}`;
+    this.groupId = consumerGroupId(options.topology.appId, spec.name);
     this.consumer = this.newConsumer();
   }
 
