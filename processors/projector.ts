@@ -180,8 +180,8 @@ export class ProjectorProcessor implements Processor {
     // The runs of the root's waiting events in one database read, not one per leaf (a read per
     // leaf was ~3 % of the pipeline's main thread in the e2e benchmark); the loop's reads below
     // are then answered by the transaction.
-    const pending = await this.anchors.getMany(root.leaves);
-    await this.runs.getMany(pending.flatMap((p) => (p !== undefined && 'run' in p ? [p.run] : [])));
+    const leafAnchors = await this.anchors.getMany(root.leaves);
+    await this.runs.getMany(leafAnchors.flatMap((p) => (p !== undefined && 'run' in p ? [p.run] : [])));
     for (const eventHash of root.leaves) {
       const pending = await this.anchors.get(eventHash);
       if (pending === undefined) {

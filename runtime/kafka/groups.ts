@@ -8,10 +8,9 @@ import { consumerGroupId, type Topology } from '../topology-types.js';
  * committed offsets stays where it is. Call it before the processors start (a group with members
  * cannot be moved). Returns the groups it moved.
  */
-export async function startNewGroupsAtEnd(admin: Admin, topology: Topology, processors?: readonly string[]): Promise<string[]> {
+export async function startNewGroupsAtEnd(admin: Admin, topology: Topology): Promise<string[]> {
   const moved: string[] = [];
   for (const spec of topology.processors) {
-    if (processors && !processors.includes(spec.name)) continue;
     const groupId = consumerGroupId(topology.appId, spec.name);
     const committed = await admin.fetchOffsets({ groupId, topics: [...spec.inputs] });
     if (committed.some((topic) => topic.partitions.some((p) => Number(p.offset) >= 0))) continue;
