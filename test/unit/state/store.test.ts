@@ -194,3 +194,59 @@ describe.each(backends)('%s store partition', (_name, makeBackend) => {
     await store.close();
   });
 });
+
+describe('rocksdb store partition: one native batch reused from write to write', () => {
+  const open = async (name: string) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ledger-store-'));
+    dirs.push(dir);
+    return new RocksDbBackend(dir).open(name, 0);
+  };
+
+  it('a write whose entries cannot be read writes nothing, and leaves nothing behind for the next write', async () => {
+    const store = await open('reuse');
+    await store.write([{ key: 'kept', value: Buffer.from('1') }], 1);
+    const unreadable = {
+      key: 'second',
+      get value(): Buffer {
+        throw new Error('cannot read this entry');
+      },
+    };
+    await expect(store.write([{ key: 'first', value: Buffer.from('x') }, unreadable], 2)).rejects.toThrow('cannot read this entry');
+    expect(await store.get('first')).toBeUndefined();
+    expect(await store.changelogOffset()).toBe(1);
+    await store.write([{ key: 'next', value: Buffer.from('3') }], 3);
+    expect((await store.getMany(['kept', 'first', 'next'])).map((v) => v?.toString())).toEqual(['1', undefined, '3']);
+    expect(await store.changelogOffset()).toBe(3);
+    await store.close();
+  });
+
+  it('restores a fetch larger than one kept batch in pieces, in changelog order, with the offset at the end', async () => {
+    const store = await open('pieces');
+    // 1,200 records of 10 KB: about three pieces; key k/7 is written, deleted and written again across them.
+    const records = Array.from({ length: 1_200 }, (_, i) => ({ key: Buffer.from(`k/${i % 400 === 7 ? 7 : i}`), value: i === 407 ? null : Buffer.alloc(10_000, i % 251) }));
+    await store.restore(records, 1_199);
+    expect(await store.changelogOffset()).toBe(1_199);
+    expect((await store.get('k/7'))?.equals(Buffer.alloc(10_000, 807 % 251))).toBe(true);
+    expect((await store.get('k/1199'))?.equals(Buffer.alloc(10_000, 1_199 % 251))).toBe(true);
+    expect(await store.get('k/407')).toBeUndefined();
+    await store.close();
+  });
+
+  it('each write holds only its own entries: small, large (not kept) and after clear()', async () => {
+    const store = await open('sizes');
+    await store.write([{ key: 'a', value: Buffer.from('1') }], 0);
+    await store.write([{ key: 'a', value: null }], 1);
+    const large = Array.from({ length: 600 }, (_, i) => ({ key: `big/${i}`, value: Buffer.alloc(10_000, i % 251) }));
+    await store.write(large, 2);
+    await store.write([{ key: 'b', value: Buffer.from('2') }], 3);
+    expect(await store.get('a')).toBeUndefined();
+    expect((await store.get('b'))?.toString()).toBe('2');
+    expect((await store.get('big/599'))?.equals(Buffer.alloc(10_000, 599 % 251))).toBe(true);
+    await store.clear();
+    await store.write([{ key: 'c', value: Buffer.from('3') }], 0);
+    expect((await store.getMany(['b', 'big/1', 'c'])).map((v) => v?.toString())).toEqual([undefined, undefined, '3']);
+    expect(await store.changelogOffset()).toBe(0);
+    await store.close();
+    await expect(store.write([{ key: 'd', value: Buffer.from('4') }], 1)).rejects.toThrow(/closed/);
+  });
+});
