@@ -7,7 +7,7 @@ import { loadConfig } from '../config.js';
 import { bundleStream } from '../examples/bundles.js';
 import { generateDemoKeys, exportStream, keyringDocument } from '../examples/exports.js';
 import { createKafka, jsonLineLogger } from '../runtime/kafka/client.js';
-import { startNewGroupsAtEnd } from '../runtime/kafka/groups.js';
+import { startNewGroupsAtEnd, uncommittedBefore } from '../runtime/kafka/groups.js';
 import { ensureTopics } from '../runtime/kafka/topics.js';
 import { packageRoot } from '../runtime/paths.js';
 import { allTopics, FETCH_LIMITS } from '../runtime/topology-types.js';
@@ -72,10 +72,17 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   // On a broker that already holds records (other runs, benchmarks) a first demo decides only its
   // own stream; a later demo resumes where the last one stopped.
   const startedAtEnd = await startNewGroupsAtEnd(admin, pipeline.topology);
-  await admin.disconnect();
+  // Where this run's stream starts: outcomes of earlier records are not counted (the topics may
+  // hold other runs' records, and a resumed demo decides what was written since it last stopped).
+  const inputStart = new Map<string, Map<number, number>>();
+  for (const topic of [TOPICS.exportsCreated, TOPICS.airgapBundles]) {
+    inputStart.set(topic, new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)])));
+  }
+  const backlog = await uncommittedBefore(admin, pipeline.topology, inputStart);
   const ids = await pipeline.codec.registerAll();
   const groups = startedAtEnd.length > 0 ? `; ${startedAtEnd.length} new consumer groups start at the end of their inputs` : '';
-  say(`[3/5] topics created; ${ids.size > 0 ? `${ids.size} schemas registered (Confluent wire format)` : 'no registry: Avro single-object encoding'}${groups}`);
+  const resumed = backlog > 0 ? `; the pipeline first decides ${backlog} earlier input records written since the last demo stopped` : '';
+  say(`[3/5] topics created; ${ids.size > 0 ? `${ids.size} schemas registered (Confluent wire format)` : 'no registry: Avro single-object encoding'}${groups}${resumed}`);
 
   // A fresh seed per run: new runs and bundles each time (a replayed demo stream would be all duplicates).
   const seed = `demo-${Date.now()}`;
@@ -95,15 +102,7 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   const tallies = { accepted: 0, duplicates: 0, rejected: new Map<string, number>() };
   const sealedLeaves = new Map<string, string>(); // eventHash → partition/batchSeq
   const sealedOfOurs = (): string[] => [...acceptedEvents].filter((e) => sealedLeaves.has(e));
-  // The topics may hold other runs' records (and a new group may re-decide them): only outcomes
-  // whose source is one of this run's input records count.
-  const startAdmin = kafka.admin();
-  await startAdmin.connect();
-  const inputStart = new Map<string, Map<number, number>>();
-  for (const topic of [TOPICS.exportsCreated, TOPICS.airgapBundles]) {
-    inputStart.set(topic, new Map((await startAdmin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)])));
-  }
-  await startAdmin.disconnect();
+  // Only outcomes whose source is one of this run's input records count.
   const ours = (value: unknown): boolean => {
     const source = (value as { source?: { topic: string; partition: number; offset: number } }).source;
     return source !== undefined && source.offset >= (inputStart.get(source.topic)?.get(source.partition) ?? Infinity);
@@ -161,8 +160,11 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   const bundleRejections = bundles.filter((b) => b.expect.startsWith('ERR_')).length;
   const done = (): number => tallies.accepted + tallies.duplicates + rejectedCount() - bundleRejections;
   const anchored = (): number => [...anchoredRuns.values()].filter(Boolean).length;
+  let earlier = backlog;
   while (done() < stream.length || sealedOfOurs().length < tallies.accepted || anchored() < runKeys.size || impacts.size < bundleIds.size) {
-    say(`      … ${Math.max(0, done())}/${stream.length} exports decided, ${sealedOfOurs().length} events sealed, ${anchored()}/${runKeys.size} runs anchored on ${TOPICS.timeline}, ${impacts.size}/${bundleIds.size} bundle impacts (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    if (earlier > 0) earlier = await uncommittedBefore(admin, pipeline.topology, inputStart);
+    const catchingUp = earlier > 0 ? `, ${earlier} earlier input records still to decide` : '';
+    say(`      … ${Math.max(0, done())}/${stream.length} exports decided, ${sealedOfOurs().length} events sealed, ${anchored()}/${runKeys.size} runs anchored on ${TOPICS.timeline}, ${impacts.size}/${bundleIds.size} bundle impacts${catchingUp} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     await new Promise((r) => setTimeout(r, 1_000));
     if (Date.now() - started > 300_000) throw new Error('demo: the pipeline did not finish within 5 minutes');
   }
@@ -191,6 +193,7 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   say('  (with SCHEMA_REGISTRY_URL=http://127.0.0.1:18081/apis/ccompat/v7 when the demo used the local registry)');
   say('stop the local stack with: npm run stack -- down');
   await reader.disconnect();
+  await admin.disconnect();
   await driver.stop();
   await pipeline.close();
   await new Promise((r) => server.close(r));

@@ -22,3 +22,24 @@ export async function startNewGroupsAtEnd(admin: Admin, topology: Topology): Pro
   }
   return moved;
 }
+
+/** Per topic, per partition: an offset (e.g. where a stream of interest starts). */
+export type PartitionOffsets = ReadonlyMap<string, ReadonlyMap<number, number>>;
+
+/**
+ * How many records below `before` the processors' groups have yet to commit, summed over every
+ * group that reads one of its topics (a group that committed nothing counts from offset 0). What
+ * a resumed application still has to decide before it reaches a given point of its inputs.
+ */
+export async function uncommittedBefore(admin: Admin, topology: Topology, before: PartitionOffsets): Promise<number> {
+  let total = 0;
+  for (const spec of topology.processors) {
+    const topics = spec.inputs.filter((topic) => before.has(topic));
+    if (topics.length === 0) continue;
+    const committed = await admin.fetchOffsets({ groupId: consumerGroupId(topology.appId, spec.name), topics });
+    for (const { topic, partitions } of committed) {
+      for (const { partition, offset } of partitions) total += Math.max(0, (before.get(topic)?.get(partition) ?? 0) - Math.max(0, Number(offset)));
+    }
+  }
+  return total;
+}

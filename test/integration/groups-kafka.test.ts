@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPipeline, type Pipeline } from '../../cli/pipeline.js';
 import { loadConfig } from '../../config.js';
 import { jsonLineLogger } from '../../runtime/kafka/client.js';
-import { startNewGroupsAtEnd } from '../../runtime/kafka/groups.js';
+import { startNewGroupsAtEnd, uncommittedBefore } from '../../runtime/kafka/groups.js';
 import { TOPICS } from '../../topology.js';
 import { kafkaBrokers } from '../support/env.js';
 import { endOffsets, ensurePipelineTopics } from '../support/topics.js';
@@ -62,5 +62,25 @@ describe('startNewGroupsAtEnd', () => {
     // A second call moves nothing: every group has committed by now.
     expect(await startNewGroupsAtEnd(admin, pipeline.topology)).toEqual([]);
     expect(await committed(`${appId}-validate`, TOPICS.exportsCreated)).toEqual(inputEnds);
+  });
+
+  it('uncommittedBefore counts what the groups reading the given topics have yet to commit below a point', async () => {
+    // The application as the first test left it: validate committed at the end of its input.
+    const start = await endOffsets(admin, TOPICS.exportsCreated);
+    const before = new Map([[TOPICS.exportsCreated, start]]);
+    expect(await uncommittedBefore(admin, pipeline.topology, before)).toBe(0);
+
+    // Five records written while the application was stopped, all to one partition: it resumes five behind.
+    const partition = [...start.keys()][0];
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: TOPICS.exportsCreated, acks: -1, messages: [0, 1, 2, 3, 4].map((i) => ({ key: `${appId}/late/${i}`, value: '{}', partition })) });
+    await producer.disconnect();
+    const later = await endOffsets(admin, TOPICS.exportsCreated);
+    expect(await uncommittedBefore(admin, pipeline.topology, new Map([[TOPICS.exportsCreated, later]]))).toBe(5);
+    // Counted only below the given point, and only for the groups reading that topic (dedupe at 0 on its own input is not asked).
+    expect(await uncommittedBefore(admin, pipeline.topology, before)).toBe(0);
+    await admin.setOffsets({ groupId: `${appId}-validate`, topic: TOPICS.exportsCreated, partitions: [{ partition, offset: String((later.get(partition) ?? 0) - 2) }] });
+    expect(await uncommittedBefore(admin, pipeline.topology, new Map([[TOPICS.exportsCreated, later]]))).toBe(2);
   });
 });
