@@ -81,7 +81,7 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   const backlog = await uncommittedBefore(admin, pipeline.topology, inputStart);
   const ids = await pipeline.codec.registerAll();
   const groups = startedAtEnd.length > 0 ? `; ${startedAtEnd.length} new consumer groups start at the end of their inputs` : '';
-  const resumed = backlog > 0 ? `; the pipeline first decides ${backlog} earlier input records written since the last demo stopped` : '';
+  const resumed = backlog > 0 ? `; the pipeline first works through ${backlog} earlier input records, written since the last demo stopped` : '';
   say(`[3/5] topics created; ${ids.size > 0 ? `${ids.size} schemas registered (Confluent wire format)` : 'no registry: Avro single-object encoding'}${groups}${resumed}`);
 
   // A fresh seed per run: new runs and bundles each time (a replayed demo stream would be all duplicates).
@@ -163,7 +163,7 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   let earlier = backlog;
   while (done() < stream.length || sealedOfOurs().length < tallies.accepted || anchored() < runKeys.size || impacts.size < bundleIds.size) {
     if (earlier > 0) earlier = await uncommittedBefore(admin, pipeline.topology, inputStart);
-    const catchingUp = earlier > 0 ? `, ${earlier} earlier input records still to decide` : '';
+    const catchingUp = earlier > 0 ? `, ${earlier} earlier input records still to read` : '';
     say(`      … ${Math.max(0, done())}/${stream.length} exports decided, ${sealedOfOurs().length} events sealed, ${anchored()}/${runKeys.size} runs anchored on ${TOPICS.timeline}, ${impacts.size}/${bundleIds.size} bundle impacts${catchingUp} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     await new Promise((r) => setTimeout(r, 1_000));
     if (Date.now() - started > 300_000) throw new Error('demo: the pipeline did not finish within 5 minutes');

@@ -47,6 +47,16 @@ const binding = require('rocksdb/binding') as RawBatchBinding;
 
 const changelogRecordBytes = (r: ChangelogRecord): number => (r.key?.length ?? 0) + (r.value?.length ?? 0);
 
+/**
+ * The length of a key to be written (UTF-16 units for a string: close enough for the batch size
+ * bound). An empty key is refused, as the package's chained batch refused it: its get() cannot
+ * read one back.
+ */
+function checkedKeyLength(key: string | Buffer): number {
+  if (key.length === 0) throw new StoreError('STORE_IO', 'a store key cannot be empty');
+  return key.length;
+}
+
 /** What `apply`'s fill callback writes into: one atomic batch. */
 interface BatchWriter {
   put(key: string | Buffer, value: Buffer): void;
@@ -85,8 +95,8 @@ function call<T>(fn: (cb: Callback<T>) => void, what: string): Promise<T> {
 
 class RocksDbPartition implements StorePartition {
   private closed = false;
-  /** A written and cleared batch of this.db, ready for the next write (null while one is in use). */
-  private spareBatch: NativeHandle | null = null;
+  /** A written and cleared batch, ready for the next write of the database it was made for. */
+  private spare: { readonly db: RawDb; readonly batch: NativeHandle } | null = null;
   private constructor(
     private db: RawDb,
     private readonly location: string,
@@ -157,9 +167,11 @@ class RocksDbPartition implements StorePartition {
   }
 
   /**
-   * In writes of at most MAX_KEPT_BATCH_BYTES (a fetch can hold several MiB), so that one batch
-   * serves them all; only the last carries the offset. A stop between two of them leaves the
-   * previous offset, and applying that prefix of the changelog again gives the same store.
+   * In writes of at most about MAX_KEPT_BATCH_BYTES (a fetch can hold several MiB), so that one
+   * batch serves them all; only the last carries the offset. A stop between two of them leaves
+   * the previous offset with some of the records after it applied: restoring again from that
+   * offset applies them a second time, in order, which gives the same store (each record sets or
+   * deletes its key).
    */
   async restore(records: readonly ChangelogRecord[], changelogOffset: number): Promise<void> {
     let from = 0;
@@ -188,16 +200,18 @@ class RocksDbPartition implements StorePartition {
   private async apply(fill: (batch: BatchWriter) => void, changelogOffset: number | null): Promise<void> {
     this.assertOpen();
     const db = this.db;
-    const batch = this.spareBatch ?? binding.batch_init(db.context);
-    this.spareBatch = null;
+    // A batch writes to the database it was made for: after clear() reopened it, that one is
+    // closed (and the binding would write through its freed handle).
+    const batch = this.spare?.db === db ? this.spare.batch : binding.batch_init(db.context);
+    this.spare = null;
     let bytes = 0;
     const writer: BatchWriter = {
       put: (key, value) => {
-        bytes += key.length + value.length;
+        bytes += checkedKeyLength(key) + value.length;
         binding.batch_put(batch, key, value);
       },
       del: (key) => {
-        bytes += key.length;
+        bytes += checkedKeyLength(key);
         binding.batch_del(batch, key);
       },
     };
@@ -208,8 +222,7 @@ class RocksDbPartition implements StorePartition {
       await call<void>((cb) => binding.batch_write(batch, { sync: false }, (e) => cb(e, undefined)), `write ${this.location}`);
     } finally {
       binding.batch_clear(batch);
-      // Not after clear() or close(): a batch belongs to the database it was made for.
-      if (bytes <= MAX_KEPT_BATCH_BYTES && this.db === db && !this.closed) this.spareBatch = batch;
+      if (bytes <= MAX_KEPT_BATCH_BYTES && !this.closed) this.spare = { db, batch };
     }
   }
 
@@ -220,7 +233,7 @@ class RocksDbPartition implements StorePartition {
 
   async clear(): Promise<void> {
     this.assertOpen();
-    this.spareBatch = null;
+    this.spare = null;
     await call<void>((cb) => this.db.close((e) => cb(e, undefined)), `close ${this.location}`);
     await rm(this.location, { recursive: true, force: true });
     this.db = await openDb(this.location);
@@ -229,7 +242,7 @@ class RocksDbPartition implements StorePartition {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.spareBatch = null;
+    this.spare = null;
     await call<void>((cb) => this.db.close((e) => cb(e, undefined)), `close ${this.location}`);
   }
 

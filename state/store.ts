@@ -30,7 +30,9 @@ export interface StorePartition {
   write(entries: readonly ChangelogEntry[], changelogOffset: number | null): Promise<void>;
   /**
    * Restore: applies changelog records as read, keys as bytes (not decoded to strings and
-   * encoded again), skipping records without a key, atomically with the offset of the last one.
+   * encoded again), skipping records without a key; the offset of the last one is stored with
+   * the last of them. A partition may apply them in several writes: until the last, the stored
+   * offset stays the previous one, and restoring again from it gives the same store.
    */
   restore(records: readonly ChangelogRecord[], changelogOffset: number): Promise<void>;
   /** Offset of the last changelog record this partition holds (null: none yet). */

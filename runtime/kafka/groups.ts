@@ -28,8 +28,9 @@ export type PartitionOffsets = ReadonlyMap<string, ReadonlyMap<number, number>>;
 
 /**
  * How many records below `before` the processors' groups have yet to commit, summed over every
- * group that reads one of its topics (a group that committed nothing counts from offset 0). What
- * a resumed application still has to decide before it reaches a given point of its inputs.
+ * group that reads one of its topics (a group that committed nothing on a partition counts from
+ * the partition's first offset, where it would start). What a resumed application still has to
+ * read before it reaches a given point of its inputs.
  */
 export async function uncommittedBefore(admin: Admin, topology: Topology, before: PartitionOffsets): Promise<number> {
   let total = 0;
@@ -38,8 +39,15 @@ export async function uncommittedBefore(admin: Admin, topology: Topology, before
     if (topics.length === 0) continue;
     const committed = await admin.fetchOffsets({ groupId: consumerGroupId(topology.appId, spec.name), topics });
     for (const { topic, partitions } of committed) {
-      for (const { partition, offset } of partitions) total += Math.max(0, (before.get(topic)?.get(partition) ?? 0) - Math.max(0, Number(offset)));
+      const firstOffsets = partitions.some((p) => Number(p.offset) < 0) ? await firstOffsetsOf(admin, topic) : new Map<number, number>();
+      for (const { partition, offset } of partitions) {
+        const from = Number(offset) >= 0 ? Number(offset) : (firstOffsets.get(partition) ?? 0);
+        total += Math.max(0, (before.get(topic)?.get(partition) ?? 0) - from);
+      }
     }
   }
   return total;
 }
+
+const firstOffsetsOf = async (admin: Admin, topic: string): Promise<Map<number, number>> =>
+  new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.low)]));

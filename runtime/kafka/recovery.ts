@@ -21,8 +21,9 @@ export interface RestoreReport {
  * Recovery, in one place (Kafka Streams' restore, adapted to KafkaJS). Callers must have fenced
  * the changelog partition's transactional id first, so its end offset is stable: every record
  * below it is either committed or aborted. Each store resumes from the changelog offset it
- * stored with its last applied write (RocksDB keeps it in the same atomic batch), or from the
- * start when it has none. KafkaJS has no manual assign(), so a short-lived consumer in a group
+ * stored with its last applied write (RocksDB keeps it in the same atomic batch; a restore may
+ * have applied records past it, which applying again leaves as they are), or from the start when
+ * it has none. KafkaJS has no manual assign(), so a short-lived consumer in a group
  * of its own reads the changelogs, read_committed.
  */
 export async function restoreStores(kafka: Kafka, admin: Admin, targets: readonly RestoreTarget[]): Promise<RestoreReport[]> {

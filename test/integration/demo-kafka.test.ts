@@ -11,7 +11,7 @@ import { freePort, runLedger } from '../support/processes.js';
 // The README's main command (`npm start` = `ledger demo`) on the running local stack: it decides its
 // own stream, prints the summary and exits 0 (it exits 1 when the outcomes differ from what it
 // produced). Run twice under one application id with foreign records written in between: the
-// second run says it decides them first, and still accounts for its own stream exactly.
+// second run says it works through them first, and still accounts for its own stream exactly.
 
 const appId = `demo-it-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 const dirs: string[] = [];
@@ -54,7 +54,7 @@ describe('ledger demo (the README main command)', () => {
 
     const second = await demo(300);
     expect(second.exitCode, second.stdout + second.stderr).toBe(0);
-    expect(second.stdout).toContain('the pipeline first decides 50 earlier input records written since the last demo stopped');
+    expect(second.stdout).toContain('the pipeline first works through 50 earlier input records, written since the last demo stopped');
     expect(second.stdout).not.toContain('new consumer groups');
     expectCompleteSummary(second.stdout, 300);
   });

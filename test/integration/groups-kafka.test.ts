@@ -82,5 +82,14 @@ describe('startNewGroupsAtEnd', () => {
     expect(await uncommittedBefore(admin, pipeline.topology, before)).toBe(0);
     await admin.setOffsets({ groupId: `${appId}-validate`, topic: TOPICS.exportsCreated, partitions: [{ partition, offset: String((later.get(partition) ?? 0) - 2) }] });
     expect(await uncommittedBefore(admin, pipeline.topology, new Map([[TOPICS.exportsCreated, later]]))).toBe(2);
+
+    // A group that committed nothing counts from each partition's first offset, where it would
+    // start: the partition written above now starts two records before its end.
+    await admin.deleteGroups([`${appId}-validate`]);
+    await admin.deleteTopicRecords({ topic: TOPICS.exportsCreated, partitions: [{ partition, offset: String((later.get(partition) ?? 0) - 2) }] });
+    const offsets = await admin.fetchTopicOffsets(TOPICS.exportsCreated);
+    const ends = new Map([[TOPICS.exportsCreated, new Map(offsets.map((o) => [o.partition, Number(o.high)]))]]);
+    expect(offsets.find((o) => o.partition === partition)?.low).toBe(String((later.get(partition) ?? 0) - 2));
+    expect(await uncommittedBefore(admin, pipeline.topology, ends)).toBe(offsets.reduce((sum, o) => sum + Number(o.high) - Number(o.low), 0));
   });
 });

@@ -222,13 +222,65 @@ describe('rocksdb store partition: one native batch reused from write to write',
 
   it('restores a fetch larger than one kept batch in pieces, in changelog order, with the offset at the end', async () => {
     const store = await open('pieces');
-    // 1,200 records of 10 KB: about three pieces; key k/7 is written, deleted and written again across them.
-    const records = Array.from({ length: 1_200 }, (_, i) => ({ key: Buffer.from(`k/${i % 400 === 7 ? 7 : i}`), value: i === 407 ? null : Buffer.alloc(10_000, i % 251) }));
-    await store.restore(records, 1_199);
-    expect(await store.changelogOffset()).toBe(1_199);
+    // 1,200 records of 10 KB (about three pieces): k/7 is written, deleted and written again, k/3
+    // written first and deleted last, across pieces.
+    const records = [
+      ...Array.from({ length: 1_200 }, (_, i) => ({ key: Buffer.from(`k/${i % 400 === 7 ? 7 : i}`), value: i === 407 ? null : Buffer.alloc(10_000, i % 251) })),
+      { key: Buffer.from('k/3'), value: null },
+    ];
+    await store.restore(records, 1_200);
+    expect(await store.changelogOffset()).toBe(1_200);
     expect((await store.get('k/7'))?.equals(Buffer.alloc(10_000, 807 % 251))).toBe(true);
     expect((await store.get('k/1199'))?.equals(Buffer.alloc(10_000, 1_199 % 251))).toBe(true);
-    expect(await store.get('k/407')).toBeUndefined();
+    expect(await store.get('k/3')).toBeUndefined();
+    await store.close();
+  });
+
+  it('a restore stopped between two pieces keeps the previous offset, and restoring again from it gives the same store', async () => {
+    const store = await open('interrupted');
+    const record = (i: number) => ({ key: Buffer.from(`r/${i % 500}`), value: i % 97 === 0 ? null : Buffer.alloc(10_000, i % 251) });
+    await store.restore(Array.from({ length: 100 }, (_, i) => record(i)), 99);
+    // Offsets 100..1099; the record at offset 1000 cannot be read, so the stop comes after at least one piece.
+    const failing = Array.from({ length: 1_000 }, (_, n) => {
+      const i = 100 + n;
+      if (i !== 1_000) return record(i);
+      return {
+        key: Buffer.from('r/0'),
+        get value(): Buffer {
+          throw new Error('stopped');
+        },
+      };
+    });
+    await expect(store.restore(failing, 1_099)).rejects.toThrow('stopped');
+    expect(await store.changelogOffset()).toBe(99);
+    expect(await store.get('r/100')).toBeDefined(); // the first piece was applied past the offset
+
+    await store.restore(Array.from({ length: 1_000 }, (_, n) => record(100 + n)), 1_099);
+    expect(await store.changelogOffset()).toBe(1_099);
+    const reference = new Map<string, Buffer | null>();
+    for (let i = 0; i < 1_100; i++) reference.set(`r/${i % 500}`, record(i).value);
+    const keys = [...reference.keys()];
+    const found = await store.getMany(keys);
+    expect(keys.filter((key, at) => !(reference.get(key) === null ? found[at] === undefined : found[at]?.equals(reference.get(key) as Buffer)))).toEqual([]);
+    await store.close();
+  });
+
+  it('a write still in flight when clear() starts does not leave its batch to the reopened database', async () => {
+    const store = await open('clear-race');
+    await store.write([{ key: 'a', value: Buffer.from('1') }], 1);
+    const inFlight = store.write([{ key: 'b', value: Buffer.from('2') }], 2);
+    await Promise.all([inFlight, store.clear()]);
+    await store.write([{ key: 'c', value: Buffer.from('3') }], 0);
+    expect((await store.getMany(['a', 'b', 'c'])).map((v) => v?.toString())).toEqual([undefined, undefined, '3']);
+    expect(await store.changelogOffset()).toBe(0);
+    await store.close();
+  });
+
+  it('refuses an empty key, writing nothing of its batch', async () => {
+    const store = await open('empty-key');
+    await expect(store.write([{ key: 'x', value: Buffer.from('1') }, { key: '', value: Buffer.from('2') }], 1)).rejects.toThrow(/cannot be empty/);
+    expect(await store.get('x')).toBeUndefined();
+    expect(await store.changelogOffset()).toBeNull();
     await store.close();
   });
 
