@@ -7,7 +7,7 @@ import { loadConfig } from '../config.js';
 import { bundleStream } from '../examples/bundles.js';
 import { generateDemoKeys, exportStream, keyringDocument } from '../examples/exports.js';
 import { createKafka, jsonLineLogger } from '../runtime/kafka/client.js';
-import { startNewGroupsAtEnd, uncommittedBefore } from '../runtime/kafka/groups.js';
+import { partitionOffsetsOf, startNewGroupsAtEnd, uncommittedBefore } from '../runtime/kafka/groups.js';
 import { ensureTopics } from '../runtime/kafka/topics.js';
 import { packageRoot } from '../runtime/paths.js';
 import { allTopics, FETCH_LIMITS } from '../runtime/topology-types.js';
@@ -76,7 +76,7 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   // hold other runs' records, and a resumed demo decides what was written since it last stopped).
   const inputStart = new Map<string, Map<number, number>>();
   for (const topic of [TOPICS.exportsCreated, TOPICS.airgapBundles]) {
-    inputStart.set(topic, new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)])));
+    inputStart.set(topic, await partitionOffsetsOf(admin, topic, 'high'));
   }
   const backlog = await uncommittedBefore(admin, pipeline.topology, inputStart);
   const ids = await pipeline.codec.registerAll();

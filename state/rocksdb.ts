@@ -176,19 +176,21 @@ class RocksDbPartition implements StorePartition {
   async restore(records: readonly ChangelogRecord[], changelogOffset: number): Promise<void> {
     let from = 0;
     do {
-      let to = from;
-      for (let bytes = 0; to < records.length && (to === from || bytes + changelogRecordBytes(records[to]) <= MAX_KEPT_BATCH_BYTES); to++) {
-        bytes += changelogRecordBytes(records[to]);
+      const first = from;
+      let end = first;
+      for (let bytes = 0; end < records.length; end++) {
+        bytes += changelogRecordBytes(records[end]);
+        if (bytes > MAX_KEPT_BATCH_BYTES && end > first) break;
       }
-      const chunk = records.slice(from, to);
       await this.apply((batch) => {
-        for (const r of chunk) {
+        for (let at = first; at < end; at++) {
+          const r = records[at];
           if (r.key === null) continue;
           if (r.value === null) batch.del(storedKeyBytes(r.key));
           else batch.put(storedKeyBytes(r.key), r.value);
         }
-      }, to === records.length ? changelogOffset : null);
-      from = to;
+      }, end === records.length ? changelogOffset : null);
+      from = end;
     } while (from < records.length);
   }
 

@@ -39,7 +39,7 @@ export async function uncommittedBefore(admin: Admin, topology: Topology, before
     if (topics.length === 0) continue;
     const committed = await admin.fetchOffsets({ groupId: consumerGroupId(topology.appId, spec.name), topics });
     for (const { topic, partitions } of committed) {
-      const firstOffsets = partitions.some((p) => Number(p.offset) < 0) ? await firstOffsetsOf(admin, topic) : new Map<number, number>();
+      const firstOffsets = partitions.some((p) => Number(p.offset) < 0) ? await partitionOffsetsOf(admin, topic, 'low') : new Map<number, number>();
       for (const { partition, offset } of partitions) {
         const from = Number(offset) >= 0 ? Number(offset) : (firstOffsets.get(partition) ?? 0);
         total += Math.max(0, (before.get(topic)?.get(partition) ?? 0) - from);
@@ -49,5 +49,6 @@ export async function uncommittedBefore(admin: Admin, topology: Topology, before
   return total;
 }
 
-const firstOffsetsOf = async (admin: Admin, topic: string): Promise<Map<number, number>> =>
-  new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.low)]));
+/** Per partition of `topic`, its first offset (`low`) or its end offset (`high`). */
+export const partitionOffsetsOf = async (admin: Admin, topic: string, edge: 'low' | 'high'): Promise<Map<number, number>> =>
+  new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o[edge])]));
