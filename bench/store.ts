@@ -200,3 +200,13 @@ export async function benchStore(options: { seconds?: number; batch?: number } =
     withCeiling(result('store.rocksdb.transaction_get_put', rocksTx, { ...tx, backend: 'rocksdb' }), memoryTxResult),
   ];
 }
+
+/**
+ * records/s of the RocksDB transaction loop above alone, for benchmarks that need the store's
+ * share of a record's cost measured in their own run (bench/dedupe.ts's upper bound).
+ */
+export async function rocksDbTransactionGetPutRate(options: { seconds: number; batch: number }): Promise<number> {
+  // Enough records for ~200,000 records/s over `seconds`; the loop stops at its deadline.
+  const workload = buildWorkload(options.batch, options.seconds, Math.min(600_000, Math.ceil(options.seconds * 200_000 / (3 * options.batch)) * 3 * options.batch));
+  return withTempDir('bench-store-', async (dir) => (await measure(new RocksDbBackend(dir), 'tx', workload, transactionGetPut)).rate);
+}
