@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { loadConfig } from '../config.js';
 import { packageRoot } from '../runtime/paths.js';
-import { benchBroker } from './broker.js';
+import { benchBroker, benchProduceEncoding } from './broker.js';
 import { benchCodec } from './codec.js';
 import { benchValidate } from './validate.js';
 import { benchMerkle } from './merkle.js';
@@ -44,6 +44,7 @@ async function main(args: readonly string[]): Promise<void> {
     const results = await benchBroker({ brokers: brokers() });
     results.forEach(printResult);
     brokerConsume = results.find((r) => r.name === 'broker.consume');
+    (await benchProduceEncoding()).forEach(printResult);
   }
   // Before the in-process sections, so the RSS it reports is not their garbage.
   if (chosen.includes('restore')) (await benchRestore({ brokers: brokers() })).forEach(printResult);

@@ -12,12 +12,15 @@ const produce = require('kafkajs/src/protocol/requests/produce/index.js') as { p
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => KafkaDecoder;
 const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (decoder: KafkaDecoder) => Promise<{ firstOffset: string; inTransaction: boolean; records: DecodedRecord[] }>;
 const Long = require('kafkajs/src/utils/long.js') as { fromInt: (n: number) => unknown };
+const frameRequest = require('kafkajs/src/protocol/request.js') as (args: { correlationId: number; clientId: string | null; request: { apiKey: number; apiVersion: number; encode: () => Promise<unknown> } }) => Promise<{ buffer: Buffer }>;
+const Encoder = require('kafkajs/src/protocol/encoder.js') as { prototype: { ensureAvailable(length: number): void; offset: number; buf: Buffer } };
 
 interface KafkaDecoder {
   readonly offset: number;
   readInt16(): number;
   readInt32(): number;
   readString(): string | null;
+  forward(size: number): void;
 }
 interface DecodedRecord {
   key: Buffer | null;
@@ -44,36 +47,48 @@ interface Message {
   timestamp?: number;
 }
 
-async function encodeProduce(messages: Message[], transactionalId: string | null): Promise<Buffer> {
-  const { request } = produce.protocol({ version: 7 })({
-    acks: -1,
-    timeout: 30_000,
-    compression: 0,
-    transactionalId,
-    producerId: Long.fromInt(42),
-    producerEpoch: 3,
-    topicData: [{ topic: 'ledger.events', partitions: [{ partition: 2, firstSequence: 7, messages }] }],
-  });
-  return (await request.encode()).buffer;
+type TopicData = Array<{ topic: string; partitions: Array<{ partition: number; firstSequence: number; messages: Message[] }> }>;
+
+function produceRequest(topicData: TopicData, transactionalId: string | null) {
+  return produce.protocol({ version: 7 })({ acks: -1, timeout: 30_000, compression: 0, transactionalId, producerId: Long.fromInt(42), producerEpoch: 3, topicData }).request;
 }
 
-/** Reads a produce request (v3+) with one topic and one partition back, checking the batch CRC. */
-async function readProduce(bytes: Buffer) {
+async function encodeProduce(messages: Message[], transactionalId: string | null): Promise<Buffer> {
+  return (await produceRequest([{ topic: 'ledger.events', partitions: [{ partition: 2, firstSequence: 7, messages }] }], transactionalId).encode()).buffer;
+}
+
+/** Reads a produce request (v3+) back, every topic and partition, checking each batch's CRC. */
+async function readProduceAll(bytes: Buffer) {
   const decoder = new Decoder(bytes);
   const transactionalId = decoder.readString();
   const acks = decoder.readInt16();
   decoder.readInt32(); // timeout
-  expect(decoder.readInt32()).toBe(1); // topics
-  const topic = decoder.readString();
-  expect(decoder.readInt32()).toBe(1); // partitions
-  const partition = decoder.readInt32();
-  const recordSetSize = decoder.readInt32();
-  const recordSet = bytes.subarray(decoder.offset, decoder.offset + recordSetSize);
-  expect(decoder.offset + recordSetSize).toBe(bytes.length);
-  // firstOffset(8) length(4) partitionLeaderEpoch(4) magic(1) crc(4), then what the CRC covers.
-  const storedCrc = recordSet.readUInt32BE(17);
-  expect(storedCrc, 'record batch CRC-32C').toBe(referenceCrc32C(recordSet.subarray(21)));
-  const batch = await decodeRecordBatch(new Decoder(recordSet));
+  const topics = [];
+  for (let t = decoder.readInt32(); t > 0; t--) {
+    const topic = decoder.readString();
+    const partitions = [];
+    for (let p = decoder.readInt32(); p > 0; p--) {
+      const partition = decoder.readInt32();
+      const recordSetSize = decoder.readInt32();
+      const recordSet = bytes.subarray(decoder.offset, decoder.offset + recordSetSize);
+      // firstOffset(8) length(4) partitionLeaderEpoch(4) magic(1) crc(4), then what the CRC covers.
+      expect(recordSet.readInt32BE(8), 'record batch length').toBe(recordSetSize - 12);
+      expect(recordSet.readUInt32BE(17), 'record batch CRC-32C').toBe(referenceCrc32C(recordSet.subarray(21)));
+      partitions.push({ partition, batch: await decodeRecordBatch(new Decoder(recordSet)) });
+      decoder.forward(recordSetSize);
+    }
+    topics.push({ topic, partitions });
+  }
+  expect(decoder.offset).toBe(bytes.length);
+  return { transactionalId, acks, topics };
+}
+
+/** Reads a produce request with one topic and one partition back. */
+async function readProduce(bytes: Buffer) {
+  const { transactionalId, acks, topics } = await readProduceAll(bytes);
+  expect(topics).toHaveLength(1);
+  expect(topics[0].partitions).toHaveLength(1);
+  const [{ topic, partitions: [{ partition, batch }] }] = topics;
   return { transactionalId, acks, topic, partition, batch };
 }
 
@@ -84,6 +99,10 @@ describe('kafkajs as installed', () => {
     expect(source('protocol/encoder.js')).toContain('const newBuffer = Buffer.allocUnsafe(newLength)');
     expect(source('protocol/requests/produce/v3/request.js')).toContain('      key: message.key,\n      value: message.value,');
     expect(source('protocol/recordBatch/crc32C/crc32C.js')).toContain('slicing-by-8');
+    expect(source('protocol/recordBatch/record/v0/index.js')).toContain('new Encoder(Encoder.sizeOfVarInt(sizeOfBody) + sizeOfBody)');
+    expect(source('protocol/recordBatch/v0/index.js')).toContain('new Encoder(BATCH_BODY_HEADER_BYTES + recordBytes)');
+    expect(source('protocol/requests/produce/v3/request.js')).toContain('const sizeOfAll = ');
+    expect(source('protocol/request.js')).toContain('return new Encoder(4 + size)');
   });
 });
 
@@ -144,5 +163,53 @@ describe('kafkajs produce request encoding (patched: no zero-fill, no per-record
     const read = await readProduce(first);
     expect(read.transactionalId).toBeNull();
     expect(read.batch.records).toHaveLength(produced.length);
+  });
+});
+
+describe('kafkajs produce request encoding (patched: every encoder sized up front)', () => {
+  const message = (i: number, bytes: number): Message => ({ key: Buffer.from(`tenant-${i % 3}/run-${i}`), value: randomBytes(bytes), headers: i % 2 ? { 'tenant-id': `tenant-${i % 3}`, n: 'é'.repeat(i % 5) } : undefined, timestamp: 1_700_000_000_000 + i });
+  const topicData = (): TopicData => [
+    { topic: 'ledger.exports.validated', partitions: [
+      { partition: 0, firstSequence: 7, messages: Array.from({ length: 40 }, (_, i) => message(i, 2_161)) },
+      { partition: 1, firstSequence: 0, messages: [message(40, 0)] },
+    ] },
+    { topic: 'ledger.timeline.é', partitions: [{ partition: 2, firstSequence: 3, messages: Array.from({ length: 300 }, (_, i) => message(i, (i * 37) % 400)) }] },
+  ];
+
+  it('reads back several topics and partitions, record by record, under valid lengths and CRCs', async () => {
+    const data = topicData();
+    const read = await readProduceAll((await produceRequest(data, 'ledger-validate-é').encode()).buffer);
+    expect(read.transactionalId).toBe('ledger-validate-é');
+    expect(read.topics.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, values: p.batch.records.map((r) => r.value), keys: p.batch.records.map((r) => r.key?.toString()) })) }))).toEqual(
+      data.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, values: p.messages.map((m) => m.value), keys: p.messages.map((m) => m.key.toString()) })) })),
+    );
+  });
+
+  it('frames a request as size, apiKey, apiVersion, correlationId, clientId (UTF-8 bytes counted), payload', async () => {
+    const request = produceRequest(topicData(), null);
+    const payload = (await request.encode()).buffer;
+    for (const clientId of ['findings-ledger', 'ledger-é✓', '', null]) {
+      const framed = (await frameRequest({ correlationId: 77, clientId, request: { ...request, apiKey: 0, apiVersion: 7 } })).buffer;
+      const decoder = new Decoder(framed);
+      expect(decoder.readInt32(), 'size').toBe(framed.length - 4);
+      expect([decoder.readInt16(), decoder.readInt16(), decoder.readInt32(), decoder.readString()]).toEqual([0, 7, 77, clientId]);
+      expect(framed.subarray(decoder.offset).equals(payload)).toBe(true);
+    }
+  });
+
+  it('never regrows an encoder while building and framing a produce request', async () => {
+    const ensureAvailable = Encoder.prototype.ensureAvailable;
+    let regrowths = 0;
+    const spy = vi.spyOn(Encoder.prototype, 'ensureAvailable').mockImplementation(function (this: { offset: number; buf: Buffer }, length: number) {
+      if (this.offset + length > this.buf.length) regrowths++;
+      ensureAvailable.call(this, length);
+    });
+    try {
+      await frameRequest({ correlationId: 1, clientId: 'ledger-é', request: { ...produceRequest(topicData(), 'ledger-dedupe-0'), apiKey: 0, apiVersion: 7 } });
+      expect(spy).toHaveBeenCalled();
+      expect(regrowths).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
