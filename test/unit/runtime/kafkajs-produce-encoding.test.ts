@@ -4,8 +4,9 @@ import { createRequire } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
 
 // kafkajs' produce encoding, as installed (scripts/patch-kafkajs.mjs takes zero-fill, a per-record
-// spread and byte-at-a-time CRC-32C out of it). Checked against definitions, not against kafkajs:
-// CRC-32C against a bitwise reference, the request by reading it back field by field.
+// spread, byte-at-a-time CRC-32C and regrowing, re-copying nested encoders out of it). Checked
+// against definitions, not against kafkajs: CRC-32C against a bitwise reference, requests by
+// reading them back field by field.
 const require = createRequire(import.meta.url);
 const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (buffer: Buffer) => number;
 const produce = require('kafkajs/src/protocol/requests/produce/index.js') as { protocol: (v: { version: number }) => (args: object) => { request: { encode: () => Promise<{ buffer: Buffer }> } } };
