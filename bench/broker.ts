@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Kafka, logLevel } from 'kafkajs';
-import { withCeiling, type BenchResult } from './report.js';
+import { bestOfRounds, unitsPerSecond, withCeiling, type BenchResult } from './report.js';
 
 /**
  * The raw broker ceiling for this machine: kafkajs producing ~1 KiB records in large batches
@@ -86,25 +86,18 @@ export async function benchProduceEncoding(options: { records?: number; recordBy
   };
   const requestBytes = (await encode()).length;
   const source = randomBytes(requestBytes);
-  // The best of five short rounds: on a shared machine a round that ran alone says most about the code.
-  const rate = async (step: () => Promise<unknown> | unknown): Promise<number> => {
-    for (let i = 0; i < 5; i++) await step(); // warm-up
-    let best = 0;
-    for (let round = 0; round < 5; round++) {
-      const start = process.hrtime.bigint();
-      const deadline = start + BigInt(Math.round((seconds / 5) * 1e9));
-      let calls = 0;
-      while (process.hrtime.bigint() < deadline) {
-        await step();
-        calls++;
-      }
-      best = Math.max(best, (calls * records) / (Number(process.hrtime.bigint() - start) / 1e9));
-    }
-    return best;
+  for (let i = 0; i < 5; i++) await encode(); // warm-up
+  // Each returns the records it covered. The copy goes into fresh memory, as an encoder's output does.
+  const copyRequest = (): number => {
+    source.copy(Buffer.allocUnsafe(requestBytes));
+    return records;
   };
-  // Into fresh memory each time, as an encoder's output buffer is.
-  const copyOnce = (): number => source.copy(Buffer.allocUnsafe(requestBytes));
-  const copy: BenchResult = { name: 'buffer.copy', unit: 'records/s', value: await rate(copyOnce), params: { records, requestBytes, into: 'a new buffer' } };
-  const encoded: BenchResult = { name: 'kafkajs.produce_encode', unit: 'records/s', value: await rate(encode), params: { records, recordBytes, requestBytes, transactional: true } };
+  const encodeRequest = async (): Promise<number> => {
+    await encode();
+    return records;
+  };
+  const [copyRate, encodeRate] = await bestOfRounds([(s) => unitsPerSecond(copyRequest, s), (s) => unitsPerSecond(encodeRequest, s)], seconds, 5);
+  const copy: BenchResult = { name: 'buffer.copy', unit: 'records/s', value: copyRate, params: { records, requestBytes, into: 'a new buffer' } };
+  const encoded: BenchResult = { name: 'kafkajs.produce_encode', unit: 'records/s', value: encodeRate, params: { records, recordBytes, requestBytes, transactional: true } };
   return [copy, withCeiling(encoded, copy)];
 }

@@ -18,7 +18,7 @@ import { MemoryBackend } from '../state/memory.js';
 import { StoreTransaction } from '../state/transaction.js';
 import { pipelineTopology, TOPICS } from '../topology.js';
 import { ledgerEventFor } from '../examples/events.js';
-import { opsPerSecond, withCeiling, type BenchResult } from './report.js';
+import { bestOfRounds, opsPerSecond, unitsPerSecond, withCeiling, type BenchResult, type Measure } from './report.js';
 
 const BATCH_SIZE = 256;
 const TARGET_RATIO = 0.7;
@@ -32,35 +32,10 @@ const ROUNDS = 15;
  */
 const RECORDS_PER_UNIT = 100;
 
-/** One figure's measurement over `seconds`, in ops/s. */
-type Measure = (seconds: number) => number | Promise<number>;
-
 const synchronous =
   (fn: () => void, opsPerCall: number): Measure =>
   (seconds) =>
     opsPerSecond(fn, seconds, opsPerCall);
-
-/**
- * Ops/s of each measure, run in alternating short rounds keeping each one's best round: on a
- * shared machine the best round is the least disturbed, and alternating keeps the figures that
- * are compared with each other measured under the same conditions.
- */
-async function bestOfRounds(measures: readonly Measure[], seconds: number): Promise<number[]> {
-  const best = measures.map(() => 0);
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, measure] of measures.entries()) best[i] = Math.max(best[i], await measure(seconds / ROUNDS));
-  }
-  return best;
-}
-
-/** Leaves/s of `unit` (which returns the leaves it took) run back to back for about `seconds`. */
-async function leavesPerSecond(unit: () => Promise<number>, seconds: number): Promise<number> {
-  const start = process.hrtime.bigint();
-  const deadline = start + BigInt(Math.round(seconds * 1e9));
-  let leaves = 0;
-  while (process.hrtime.bigint() < deadline) leaves += await unit();
-  return leaves / (Number(process.hrtime.bigint() - start) / 1e9);
-}
 
 export async function benchMerkle(options: { seconds?: number } = {}): Promise<BenchResult[]> {
   const seconds = options.seconds ?? 3;
@@ -111,9 +86,10 @@ export async function benchMerkle(options: { seconds?: number } = {}): Promise<B
       // The two parts of a seal, to show where the time goes.
       synchronous(() => void batchRootHash(leaves), BATCH_SIZE),
       synchronous(() => void signMerkleRoot(unsignedRecord, sign), 1),
-      (roundSeconds) => leavesPerSecond(processor.unit, roundSeconds),
+      (roundSeconds) => unitsPerSecond(processor.unit, roundSeconds),
     ],
     seconds,
+    ROUNDS,
   );
   processor.check();
   const raw: BenchResult = { name: 'sha256.65B', unit: 'hashes/s', value: rawHashes, params: { impl: "node:crypto hash(), 'binary' output", threads: 1, rounds: ROUNDS } };
@@ -226,7 +202,7 @@ async function processorLeavesPerSecond(sign: (message: Buffer) => Buffer, secon
       return CHUNK;
     };
     await pipeChunk(); // warm-up
-    const value = await leavesPerSecond(pipeChunk, seconds);
+    const value = await unitsPerSecond(pipeChunk, seconds);
     const roots = driver.records(TOPICS.merkleRoots).length;
     if (roots * BATCH_SIZE !== piped) throw new Error(`bench: expected ${piped / BATCH_SIZE} sealed batches, got ${roots}`);
     return { name: 'merkle.processor', unit: 'leaves/s', value, params: { batchSize: BATCH_SIZE, eventBytes: chunk[0].value.length, driver: 'local', threads: 1 } };

@@ -32,3 +32,28 @@ export function opsPerSecond(fn: () => void, seconds = 2, opsPerCall = 1): numbe
   }
   return (calls * opsPerCall) / (Number(process.hrtime.bigint() - start) / 1e9);
 }
+
+/** One figure's measurement over `seconds`, in ops/s. */
+export type Measure = (seconds: number) => number | Promise<number>;
+
+/**
+ * Ops/s of each measure, run in alternating short rounds keeping each one's best round: on a
+ * shared machine the best round is the least disturbed, and alternating keeps the figures that
+ * are compared with each other measured under the same conditions.
+ */
+export async function bestOfRounds(measures: readonly Measure[], seconds: number, rounds: number): Promise<number[]> {
+  const best = measures.map(() => 0);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, measure] of measures.entries()) best[i] = Math.max(best[i], await measure(seconds / rounds));
+  }
+  return best;
+}
+
+/** Units/s of `unit` (which returns the units it did: leaves, records) run back to back for about `seconds`. */
+export async function unitsPerSecond(unit: () => number | Promise<number>, seconds: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(Math.round(seconds * 1e9));
+  let units = 0;
+  while (process.hrtime.bigint() < deadline) units += await unit();
+  return units / (Number(process.hrtime.bigint() - start) / 1e9);
+}
