@@ -14,7 +14,10 @@ const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffe
 const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (decoder: KafkaDecoder) => Promise<{ firstOffset: string; inTransaction: boolean; records: DecodedRecord[] }>;
 const Long = require('kafkajs/src/utils/long.js') as { fromInt: (n: number) => unknown };
 const frameRequest = require('kafkajs/src/protocol/request.js') as (args: { correlationId: number; clientId: string | null; request: { apiKey: number; apiVersion: number; encode: () => Promise<unknown> } }) => Promise<{ buffer: Buffer }>;
-const Encoder = require('kafkajs/src/protocol/encoder.js') as { prototype: { ensureAvailable(length: number): void; offset: number; buf: Buffer } };
+const Encoder = require('kafkajs/src/protocol/encoder.js') as {
+  new (initialSize?: number): { writeBuffer(buffer: Buffer): unknown };
+  prototype: { ensureAvailable(length: number): void; offset: number; buf: Buffer };
+};
 
 interface KafkaDecoder {
   readonly offset: number;
@@ -50,8 +53,9 @@ interface Message {
 
 type TopicData = Array<{ topic: string; partitions: Array<{ partition: number; firstSequence: number; messages: Message[] }> }>;
 
-function produceRequest(topicData: TopicData, transactionalId: string | null) {
-  return produce.protocol({ version: 7 })({ acks: -1, timeout: 30_000, compression: 0, transactionalId, producerId: Long.fromInt(42), producerEpoch: 3, topicData }).request;
+/** KafkaJS' CompressionTypes: None 0, GZIP 1. */
+function produceRequest(topicData: TopicData, transactionalId: string | null, compression = 0) {
+  return produce.protocol({ version: 7 })({ acks: -1, timeout: 30_000, compression, transactionalId, producerId: Long.fromInt(42), producerEpoch: 3, topicData }).request;
 }
 
 async function encodeProduce(messages: Message[], transactionalId: string | null): Promise<Buffer> {
@@ -98,12 +102,49 @@ describe('kafkajs as installed', () => {
     const source = (path: string): string => readFileSync(require.resolve(`kafkajs/src/${path}`), 'utf8');
     expect(source('protocol/encoder.js')).toContain('this.buf = Buffer.allocUnsafe(Encoder.nextPowerOfTwo(initialSize))');
     expect(source('protocol/encoder.js')).toContain('const newBuffer = Buffer.allocUnsafe(newLength)');
+    expect(source('protocol/encoder.js')).toContain('this.buf[this.offset++] = value & OTHER_BITS');
     expect(source('protocol/requests/produce/v3/request.js')).toContain('      key: message.key,\n      value: message.value,');
+    expect(source('protocol/requests/produce/v3/request.js')).not.toContain('...message');
     expect(source('protocol/recordBatch/crc32C/crc32C.js')).toContain('slicing-by-8');
-    expect(source('protocol/recordBatch/record/v0/index.js')).toContain('new Encoder(Encoder.sizeOfVarInt(sizeOfBody) + sizeOfBody)');
+    expect(source('protocol/recordBatch/record/v0/index.js')).toContain('module.exports.writeRecord = writeRecord');
     expect(source('protocol/recordBatch/v0/index.js')).toContain('new Encoder(BATCH_BODY_HEADER_BYTES + recordBytes)');
+    expect(source('protocol/recordBatch/v0/index.js')).toContain('const writeUncompressedRecordBatch = ');
+    expect(source('protocol/requests/produce/v3/request.js')).toContain('const encodeUncompressed = ');
     expect(source('protocol/requests/produce/v3/request.js')).toContain('const sizeOfAll = ');
-    expect(source('protocol/request.js')).toContain('return new Encoder(4 + size)');
+    expect(source('protocol/request.js')).toContain('if (payload.reservedHeaderBytes === headerBytes) {');
+  });
+});
+
+/** Zigzag then LEB128, by definition (Kafka's varint and varlong), as unsigned bytes. */
+function referenceVarint(value: bigint, bits: 32n | 64n): number[] {
+  const mask = (1n << bits) - 1n;
+  let zigzag = ((value << 1n) ^ (value >> (bits - 1n))) & mask;
+  const bytes: number[] = [];
+  while (zigzag >= 0x80n) {
+    bytes.push(Number(zigzag & 0x7fn) | 0x80);
+    zigzag >>= 7n;
+  }
+  bytes.push(Number(zigzag));
+  return bytes;
+}
+
+describe('kafkajs varints (patched: written in place)', () => {
+  const int32s = [0, 1, -1, 63, -64, 64, -65, 8191, -8192, 8192, 1_048_575, -1_048_576, 2_161, 2 ** 31 - 1, -(2 ** 31)];
+  const int64s = [...int32s.map(BigInt), 2n ** 31n, 1_700_000_000_000n, -1_700_000_000_000n, 2n ** 63n - 1n, -(2n ** 63n)];
+  type VarintEncoder = { writeVarInt(v: number): VarintEncoder; writeVarLong(v: unknown): VarintEncoder; buffer: Buffer };
+  const fresh = (size?: number) => new Encoder(size) as unknown as VarintEncoder;
+
+  it('writes every varint and varlong as its definition gives, whatever the encoder held before', () => {
+    for (const value of int32s) expect([...fresh(1).writeVarInt(value).buffer], String(value)).toEqual(referenceVarint(BigInt(value), 32n));
+    for (const value of int64s) expect([...fresh(1).writeVarLong(value.toString()).buffer], String(value)).toEqual(referenceVarint(value, 64n));
+  });
+
+  it('appends after what is written and grows a full encoder, reading back in order', () => {
+    const encoder = fresh(2);
+    for (const value of int32s) encoder.writeVarInt(value).writeVarLong(String(value));
+    const decoder = new Decoder(encoder.buffer) as unknown as { readVarInt(): number; readVarLong(): { toString(): string }; offset: number };
+    for (const value of int32s) expect([decoder.readVarInt(), decoder.readVarLong().toString()]).toEqual([value, String(value)]);
+    expect(decoder.offset).toBe(encoder.buffer.length);
   });
 });
 
@@ -167,7 +208,7 @@ describe('kafkajs produce request encoding (patched: no zero-fill, no per-record
   });
 });
 
-describe('kafkajs produce request encoding (patched: every encoder sized up front)', () => {
+describe('kafkajs produce request encoding (patched: one buffer per request; compressed: every encoder sized up front)', () => {
   const message = (i: number, bytes: number): Message => ({ key: Buffer.from(`tenant-${i % 3}/run-${i}`), value: randomBytes(bytes), headers: i % 2 ? { 'tenant-id': `tenant-${i % 3}`, n: 'é'.repeat(i % 5) } : undefined, timestamp: 1_700_000_000_000 + i });
   const topicData = (): TopicData => [
     { topic: 'ledger.exports.validated', partitions: [
@@ -189,13 +230,40 @@ describe('kafkajs produce request encoding (patched: every encoder sized up fron
   it('frames a request as size, apiKey, apiVersion, correlationId, clientId (UTF-8 bytes counted), payload', async () => {
     const request = produceRequest(topicData(), null);
     const payload = (await request.encode()).buffer;
-    for (const clientId of ['findings-ledger', 'ledger-é✓', '', null]) {
-      const framed = (await frameRequest({ correlationId: 77, clientId, request: { ...request, apiKey: 0, apiVersion: 7 } })).buffer;
-      const decoder = new Decoder(framed);
-      expect(decoder.readInt32(), 'size').toBe(framed.length - 4);
-      expect([decoder.readInt16(), decoder.readInt16(), decoder.readInt32(), decoder.readString()]).toEqual([0, 7, 77, clientId]);
-      expect(framed.subarray(decoder.offset).equals(payload)).toBe(true);
+    // A payload written after room left for the header (produce), and one in an encoder of its own (any other request).
+    const requests = [
+      { ...request, apiKey: 0, apiVersion: 7 },
+      { apiKey: 3, apiVersion: 5, encode: async () => new Encoder(payload.length).writeBuffer(payload) },
+    ];
+    for (const framedRequest of requests) {
+      for (const clientId of ['findings-ledger', 'ledger-é✓', '', null]) {
+        const framed = (await frameRequest({ correlationId: 77, clientId, request: framedRequest })).buffer;
+        const decoder = new Decoder(framed);
+        expect(decoder.readInt32(), 'size').toBe(framed.length - 4);
+        expect([decoder.readInt16(), decoder.readInt16(), decoder.readInt32(), decoder.readString()]).toEqual([framedRequest.apiKey, framedRequest.apiVersion, 77, clientId]);
+        expect(framed.subarray(decoder.offset).equals(payload)).toBe(true);
+      }
     }
+  });
+
+  it('writes a framed uncompressed produce request into one buffer, taken once', async () => {
+    const allocUnsafe = vi.spyOn(Buffer, 'allocUnsafe');
+    try {
+      const framed = (await frameRequest({ correlationId: 1, clientId: 'ledger-é', request: { ...produceRequest(topicData(), 'ledger-dedupe-0'), apiKey: 0, apiVersion: 7 } })).buffer;
+      // Pooled allocations (under 4 KiB) are Node's slab, not a buffer of the request's own.
+      const ownBuffers = allocUnsafe.mock.calls.filter(([size]) => size >= 4096);
+      expect(ownBuffers).toHaveLength(1);
+      expect(ownBuffers[0][0]).toBeGreaterThanOrEqual(framed.length);
+      expect(allocUnsafe.mock.results[allocUnsafe.mock.calls.indexOf(ownBuffers[0])].value.buffer).toBe(framed.buffer);
+    } finally {
+      allocUnsafe.mockRestore();
+    }
+  });
+
+  it('reads back a compressed (GZIP) request of several topics and partitions, record by record', async () => {
+    const data = topicData();
+    const read = await readProduceAll((await produceRequest(data, 'ledger-merkle-1', 1).encode()).buffer);
+    expect(read.topics.map((t) => t.partitions.map((p) => p.batch.records.map((r) => r.value)))).toEqual(data.map((t) => t.partitions.map((p) => p.messages.map((m) => m.value))));
   });
 
   it('never regrows an encoder while building and framing a produce request', async () => {
