@@ -49,9 +49,27 @@ const PATCHES = [
     // Each varint (a record has five or more: its length, offset delta, key and value lengths,
     // header count) was collected in an array, turned into a Buffer of its own and copied in.
     // Written byte by byte in place instead, after reserving exactly its length; same bytes.
+    // A varlong (each record's timestamp delta, sized and then written) went through 64-bit
+    // Long arithmetic, allocating at every step, even for the small numbers it nearly always is:
+    // for an integer in 32-bit range the 64-bit zigzag equals the 32-bit one read unsigned, so
+    // such a number takes the varint path (same bytes).
     name: 'varints written in place',
     file: 'kafkajs/src/protocol/encoder.js',
     replacements: [
+      [
+        `  static sizeOfVarLong(value) {
+    let longValue = Encoder.encodeZigZag64(value)`,
+        `  static sizeOfVarLong(value) {
+    if (typeof value === 'number' && (value | 0) === value) return Encoder.sizeOfVarInt(value)
+    let longValue = Encoder.encodeZigZag64(value)`,
+      ],
+      [
+        `  writeVarLong(value) {
+    const byteArray = []`,
+        `  writeVarLong(value) {
+    if (typeof value === 'number' && (value | 0) === value) return this.writeVarInt(value)
+    const byteArray = []`,
+      ],
       [
         `  writeUVarInt(value) {
     const byteArray = []

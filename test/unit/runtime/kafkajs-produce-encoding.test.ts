@@ -16,6 +16,8 @@ const Long = require('kafkajs/src/utils/long.js') as { fromInt: (n: number) => u
 const frameRequest = require('kafkajs/src/protocol/request.js') as (args: { correlationId: number; clientId: string | null; request: { apiKey: number; apiVersion: number; encode: () => Promise<unknown> } }) => Promise<{ buffer: Buffer }>;
 const Encoder = require('kafkajs/src/protocol/encoder.js') as {
   new (initialSize?: number): { writeBuffer(buffer: Buffer): unknown };
+  sizeOfVarInt(value: number): number;
+  sizeOfVarLong(value: unknown): number;
   prototype: { ensureAvailable(length: number): void; offset: number; buf: Buffer };
 };
 
@@ -134,9 +136,23 @@ describe('kafkajs varints (patched: written in place)', () => {
   type VarintEncoder = { writeVarInt(v: number): VarintEncoder; writeVarLong(v: unknown): VarintEncoder; buffer: Buffer };
   const fresh = (size?: number) => new Encoder(size) as unknown as VarintEncoder;
 
-  it('writes every varint and varlong as its definition gives, whatever the encoder held before', () => {
-    for (const value of int32s) expect([...fresh(1).writeVarInt(value).buffer], String(value)).toEqual(referenceVarint(BigInt(value), 32n));
-    for (const value of int64s) expect([...fresh(1).writeVarLong(value.toString()).buffer], String(value)).toEqual(referenceVarint(value, 64n));
+  it('writes and sizes every varint and varlong as its definition gives (a varlong given as a number or as a string)', () => {
+    for (const value of int32s) {
+      const expected = referenceVarint(BigInt(value), 32n);
+      expect([...fresh(1).writeVarInt(value).buffer], String(value)).toEqual(expected);
+      expect(Encoder.sizeOfVarInt(value), String(value)).toBe(expected.length);
+    }
+    // Numbers in 32-bit range take the varint path; the 64-bit zigzag must come out the same.
+    for (const value of [...int32s, 2 ** 31, -(2 ** 31) - 1, 1_700_000_000_000, -1_700_000_000_000]) {
+      const expected = referenceVarint(BigInt(value), 64n);
+      expect([...fresh(1).writeVarLong(value).buffer], String(value)).toEqual(expected);
+      expect(Encoder.sizeOfVarLong(value), String(value)).toBe(expected.length);
+    }
+    for (const value of int64s) {
+      const expected = referenceVarint(value, 64n);
+      expect([...fresh(1).writeVarLong(value.toString()).buffer], String(value)).toEqual(expected);
+      expect(Encoder.sizeOfVarLong(value.toString()), String(value)).toBe(expected.length);
+    }
   });
 
   it('appends after what is written and grows a full encoder, reading back in order', () => {
