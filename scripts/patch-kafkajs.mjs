@@ -195,8 +195,8 @@ const crc32C = buffer => {
   // compressed request keeps the nested encoders, each sized up front (no regrowing).
   // Figures: README, Decisions ("KafkaJS 2.2.4 is patched at install"); `npm run bench -- broker`.
   {
-    name: `produce request in one buffer: record`,
-    file: `kafkajs/src/protocol/recordBatch/record/v0/index.js`,
+    name: 'produce request in one buffer: record',
+    file: 'kafkajs/src/protocol/recordBatch/record/v0/index.js',
     replacements: [
       [
         `const Encoder = require('../../../encoder')
@@ -207,22 +207,14 @@ const Header = require('../../header/v0')
 `,
       ],
       [
-        `module.exports = ({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }) => {
-  const headersArray = Object.keys(headers).flatMap(headerKey =>
-    !Array.isArray(headers[headerKey])
-      ? [{ key: headerKey, value: headers[headerKey] }]
-      : headers[headerKey].map(headerValue => ({ key: headerKey, value: headerValue }))
-  )
-
-  const sizeOfBody =
-    1 + // always one byte for attributes
-    Encoder.sizeOfVarLong(timestampDelta) +
-    Encoder.sizeOfVarInt(offsetDelta) +
-    Encoder.sizeOfVarIntBytes(key) +
-    Encoder.sizeOfVarIntBytes(value) +
-    sizeOfHeaders(headersArray)
-
-  return new Encoder()
+        `module.exports = ({ offsetDelta = 0,`,
+        `// Patched (findings-ledger scripts/patch-kafkajs.mjs): a record's layout is worked out once
+// (planRecord), so a produce request can be sized before any byte is written and each record
+// written straight into it (writeRecord); Record() is the two together, as before.
+const planRecord = ({ offsetDelta = 0,`,
+      ],
+      [
+        `  return new Encoder()
     .writeVarInt(sizeOfBody)
     .writeInt8(0) // no used record attributes at the moment
     .writeVarLong(timestampDelta)
@@ -230,28 +222,8 @@ const Header = require('../../header/v0')
     .writeVarIntBytes(key)
     .writeVarIntBytes(value)
     .writeVarIntArray(headersArray.map(Header))
-}
-
-`,
-        `// Patched (findings-ledger scripts/patch-kafkajs.mjs): a record's layout is worked out once
-// (planRecord), so a produce request can be sized before any byte is written and each record
-// written straight into it (writeRecord); Record() is the two together, as before.
-const planRecord = ({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }) => {
-  const headersArray = Object.keys(headers).flatMap(headerKey =>
-    !Array.isArray(headers[headerKey])
-      ? [{ key: headerKey, value: headers[headerKey] }]
-      : headers[headerKey].map(headerValue => ({ key: headerKey, value: headerValue }))
-  )
-
-  const sizeOfBody =
-    1 + // always one byte for attributes
-    Encoder.sizeOfVarLong(timestampDelta) +
-    Encoder.sizeOfVarInt(offsetDelta) +
-    Encoder.sizeOfVarIntBytes(key) +
-    Encoder.sizeOfVarIntBytes(value) +
-    sizeOfHeaders(headersArray)
-
-  return {
+}`,
+        `  return {
     offsetDelta,
     timestampDelta,
     key,
@@ -283,9 +255,7 @@ module.exports = args => {
   return writeRecord(new Encoder(record.size), record)
 }
 module.exports.planRecord = planRecord
-module.exports.writeRecord = writeRecord
-
-`,
+module.exports.writeRecord = writeRecord`,
       ],
     ],
   },
@@ -331,8 +301,8 @@ const BATCH_BODY_HEADER_BYTES = 40
     ],
   },
   {
-    name: `produce request in one buffer: record batch`,
-    file: `kafkajs/src/protocol/recordBatch/v0/index.js`,
+    name: 'produce request in one buffer: record batch',
+    file: 'kafkajs/src/protocol/recordBatch/v0/index.js',
     replacements: [
       [
         `const crc32C = require('../crc32C')
@@ -411,8 +381,8 @@ const compressRecords`,
     ],
   },
   {
-    name: `produce request in one buffer: produce v3`,
-    file: `kafkajs/src/protocol/requests/produce/v3/request.js`,
+    name: 'produce request in one buffer: produce v3',
+    file: 'kafkajs/src/protocol/requests/produce/v3/request.js',
     replacements: [
       [
         `const Record = require('../../../recordBatch/record/v0')
@@ -425,179 +395,44 @@ const {
 } = require('../../../recordBatch/v0')`,
       ],
       [
-        `module.exports = ({
-  acks,
-  timeout,
-  transactionalId = null,
-  producerId = Long.fromInt(-1),
-  producerEpoch = 0,
-  compression = Types.None,
-  topicData,
-}) => ({
-  apiKey,
-  apiVersion: 3,
-  apiName: 'Produce',
-  expectResponse: () => acks !== 0,
-  encode: async () => {
-    const encodeTopic = topicEncoder(compression)
-    const encodedTopicData = []
-
-    for (const data of topicData) {
-      encodedTopicData.push(
-        await encodeTopic({ ...data, transactionalId, producerId, producerEpoch })
-      )
-    }
-
-    return new Encoder()
-      .writeString(transactionalId)
-      .writeInt16(acks)
-      .writeInt32(timeout)
-      .writeArray(encodedTopicData)
-  },
-})
-
-const topicEncoder = compression => async ({
-  topic,
-  partitions,
-  transactionalId,
-  producerId,
-  producerEpoch,
-}) => {
-  const encodePartitions = partitionsEncoder(compression)
-  const encodedPartitions = []
-
-  for (const data of partitions) {
-    encodedPartitions.push(
-      await encodePartitions({ ...data, transactionalId, producerId, producerEpoch })
-    )
-  }
-
-  return new Encoder().writeString(topic).writeArray(encodedPartitions)
-}
-
-const partitionsEncoder = compression => async ({
-  partition,
-  messages,
-  transactionalId,
-  firstSequence,
-  producerId,
-  producerEpoch,
-}) => {
-  const dateNow = Date.now()
-  const messageTimestamps = messages
-    .map(m => m.timestamp)
-    .filter(timestamp => timestamp != null)
-    .sort()
-
-  const timestamps = messageTimestamps.length === 0 ? [dateNow] : messageTimestamps
-  const firstTimestamp = timestamps[0]
-  const maxTimestamp = timestamps[timestamps.length - 1]
-
-  const records = messages.map((message, i) =>
-    Record({
-      ...message,
-      offsetDelta: i,
-      timestampDelta: (message.timestamp || dateNow) - firstTimestamp,
-    })
-  )
-
-  const recordBatch = await RecordBatch({
-    compression,
-    records,
-    firstTimestamp,
-    maxTimestamp,
-    producerId,
-    producerEpoch,
-    firstSequence,
-    transactional: !!transactionalId,
-    lastOffsetDelta: records.length - 1,
-  })
-
-  return new Encoder()
-    .writeInt32(partition)
-    .writeInt32(recordBatch.size())
-    .writeEncoder(recordBatch)
-}
-`,
-        `module.exports = ({
-  acks,
-  timeout,
-  transactionalId = null,
-  producerId = Long.fromInt(-1),
-  producerEpoch = 0,
-  compression = Types.None,
-  topicData,
-}) => ({
-  apiKey,
-  apiVersion: 3,
-  apiName: 'Produce',
-  expectResponse: () => acks !== 0,
-  encode: async headerBytes => {
+        `  encode: async () => {
+    const encodeTopic`,
+        `  encode: async headerBytes => {
     if (compression === Types.None) {
-      return encodeUncompressed({
-        headerBytes,
-        acks,
-        timeout,
-        transactionalId,
-        producerId,
-        producerEpoch,
-        topicData,
-      })
+      const request = { acks, timeout, transactionalId, producerId, producerEpoch, topicData }
+      return encodeUncompressed(request, headerBytes)
     }
 
-    const encodeTopic = topicEncoder(compression)
-    const encodedTopicData = []
+    const encodeTopic`,
+      ],
+      [
+        `    return new Encoder()
+      .writeString(transactionalId)`,
+        `    return new Encoder(2 + (transactionalId == null ? 0 : Buffer.byteLength(transactionalId)) + 2 + 4 + 4 + sizeOfAll(encodedTopicData))
+      .writeString(transactionalId)`,
+      ],
+      [
+        `const topicEncoder = compression`,
+        `const sizeOfAll = encoders => encoders.reduce((total, encoder) => total + encoder.size(), 0)
 
-    for (const data of topicData) {
-      encodedTopicData.push(
-        await encodeTopic({ ...data, transactionalId, producerId, producerEpoch })
-      )
-    }
-
-    return new Encoder(2 + (transactionalId == null ? 0 : Buffer.byteLength(transactionalId)) + 2 + 4 + 4 + sizeOfAll(encodedTopicData))
-      .writeString(transactionalId)
-      .writeInt16(acks)
-      .writeInt32(timeout)
-      .writeArray(encodedTopicData)
-  },
-})
-
-const sizeOfAll = encoders => encoders.reduce((total, encoder) => total + encoder.size(), 0)
-
-const topicEncoder = compression => async ({
-  topic,
-  partitions,
-  transactionalId,
-  producerId,
-  producerEpoch,
-}) => {
-  const encodePartitions = partitionsEncoder(compression)
-  const encodedPartitions = []
-
-  for (const data of partitions) {
-    encodedPartitions.push(
-      await encodePartitions({ ...data, transactionalId, producerId, producerEpoch })
-    )
-  }
-
-  return new Encoder(2 + Buffer.byteLength(topic) + 4 + sizeOfAll(encodedPartitions))
+const topicEncoder = compression`,
+      ],
+      [
+        `  return new Encoder().writeString(topic).writeArray(encodedPartitions)`,
+        `  return new Encoder(2 + Buffer.byteLength(topic) + 4 + sizeOfAll(encodedPartitions))
     .writeString(topic)
-    .writeArray(encodedPartitions)
-}
-
-// Patched (findings-ledger scripts/patch-kafkajs.mjs): without compression, the whole request
+    .writeArray(encodedPartitions)`,
+      ],
+      [
+        `const partitionsEncoder = compression => async ({`,
+        `// Patched (findings-ledger scripts/patch-kafkajs.mjs): without compression, the whole request
 // is written into one encoder sized up front, each record straight into it, and the
 // \`headerBytes\` that request.js asks for are left free at its start for the request header, so
 // that framing copies nothing either. The same bytes as the nested encoders below.
-const encodeUncompressed = ({
-  headerBytes = 0,
-  acks,
-  timeout,
-  transactionalId,
-  producerId,
-  producerEpoch,
-  topicData,
-}) => {
+const encodeUncompressed = (
+  { acks, timeout, transactionalId, producerId, producerEpoch, topicData },
+  headerBytes = 0
+) => {
   let size = 2 + (transactionalId == null ? 0 : Buffer.byteLength(transactionalId)) + 2 + 4 + 4
   const topics = topicData.map(({ topic, partitions }) => {
     size += 2 + Buffer.byteLength(topic) + 4
@@ -631,44 +466,39 @@ const encodeUncompressed = ({
 }
 
 /** A partition's messages as a record batch: record plans and the batch fields. */
-const batchOf = ({
-  partition,
-  messages,
-  transactionalId,
-  firstSequence,
-  producerId,
-  producerEpoch,
-}) => {
-  const dateNow = Date.now()
-  const messageTimestamps = messages
-    .map(m => m.timestamp)
-    .filter(timestamp => timestamp != null)
-    .sort()
-
-  const timestamps = messageTimestamps.length === 0 ? [dateNow] : messageTimestamps
-  const firstTimestamp = timestamps[0]
-  const maxTimestamp = timestamps[timestamps.length - 1]
-
-  const records = messages.map((message, i) =>
-    planRecord({
+const batchOf = ({`,
+      ],
+      [
+        `    Record({
+      ...message,
+`,
+        `    planRecord({
       key: message.key,
       value: message.value,
       headers: message.headers,
-      offsetDelta: i,
-      timestampDelta: (message.timestamp || dateNow) - firstTimestamp,
-    })
-  )
-
-  return {
+`,
+      ],
+      [
+        `  const recordBatch = await RecordBatch({
+    compression,
+    records,
+`,
+        `  return {
     partition,
     records,
-    firstTimestamp,
-    maxTimestamp,
-    producerId,
-    producerEpoch,
-    firstSequence,
-    transactional: !!transactionalId,
-    lastOffsetDelta: records.length - 1,
+`,
+      ],
+      [
+        `    lastOffsetDelta: records.length - 1,
+  })
+
+  return new Encoder()
+    .writeInt32(partition)
+    .writeInt32(recordBatch.size())
+    .writeEncoder(recordBatch)
+}
+`,
+        `    lastOffsetDelta: records.length - 1,
   }
 }
 
@@ -690,8 +520,8 @@ const partitionsEncoder = compression => async data => {
     ],
   },
   {
-    name: `produce request in one buffer: request framing`,
-    file: `kafkajs/src/protocol/request.js`,
+    name: 'produce request in one buffer: request framing',
+    file: 'kafkajs/src/protocol/request.js',
     replacements: [
       [
         `module.exports = async ({ correlationId, clientId, request: { apiKey, apiVersion, encode } }) => {
@@ -742,17 +572,20 @@ for (const patch of PATCHES) {
   const file = require.resolve(patch.file);
   let text = readFileSync(file, 'utf8');
   let applied = 0;
+  let expected = true;
   for (const [original, patched] of patch.replacements) {
     if (text.includes(patched)) continue;
     if (version !== '2.2.4' || !text.includes(original)) {
-      console.error(`patch-kafkajs: kafkajs ${version}: ${patch.file} is not what "${patch.name}" expects; re-check it (scripts/patch-kafkajs.mjs)`);
-      failed = true;
+      console.error(`patch-kafkajs: kafkajs ${version}: ${patch.file} is not what "${patch.name}" expects (an older version of these patches applied? npm ci reinstalls kafkajs); re-check it (scripts/patch-kafkajs.mjs)`);
+      expected = false;
       break;
     }
     text = text.replace(original, () => patched); // a function: `$` in a patch stays literal
     applied++;
   }
-  if (applied > 0) {
+  // A patch is written whole or not at all: half of one could leave a file that loads but encodes wrongly.
+  if (!expected) failed = true;
+  else if (applied > 0) {
     writeFileSync(file, text);
     console.error(`patch-kafkajs: applied "${patch.name}" to kafkajs ${version}`);
   }

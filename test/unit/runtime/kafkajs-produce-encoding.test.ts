@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
 
 // kafkajs' produce encoding, as installed (scripts/patch-kafkajs.mjs takes zero-fill, a per-record
-// spread, byte-at-a-time CRC-32C and regrowing, re-copying nested encoders out of it). Checked
+// spread, byte-at-a-time CRC-32C, a Buffer per varint and the nested, re-copying encoders out of
+// it: an uncompressed request is written into one buffer). Checked
 // against definitions, not against kafkajs: CRC-32C against a bitwise reference, requests by
 // reading them back field by field.
 const require = createRequire(import.meta.url);
