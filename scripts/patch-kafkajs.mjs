@@ -314,8 +314,9 @@ const { writeRecord } = require('../record/v0')
       [
         `const compressRecords`,
         `// Patched (findings-ledger scripts/patch-kafkajs.mjs): an uncompressed batch written straight
-// into the produce request's encoder, records included (plans from planRecord), its CRC computed
-// over the body where it lies: the same bytes as RecordBatch() followed by the copy into the request.
+// into the produce request's encoder, records included (plans from planRecord), its length and
+// CRC filled in once the body is written: the same bytes as RecordBatch() (a produced batch
+// starts at offset 0 with leader epoch 0) followed by the copy into the request.
 const BATCH_PREFIX_BYTES = 8 + 4 + 4 + 1 + 4 // firstOffset, length, partitionLeaderEpoch, magic, crc
 
 /** Bytes of the batch: firstOffset and length included (what RecordBatch().size() gives). */
@@ -327,25 +328,14 @@ const sizeOfUncompressedRecordBatch = records => {
 
 const writeUncompressedRecordBatch = (
   encoder,
-  {
-    firstOffset = Long.fromInt(0),
-    firstTimestamp = Date.now(),
-    maxTimestamp = Date.now(),
-    partitionLeaderEpoch = 0,
-    lastOffsetDelta = 0,
-    transactional = false,
-    producerId = Long.fromValue(-1),
-    producerEpoch = 0,
-    firstSequence = 0,
-    records,
-  }
+  { firstTimestamp, maxTimestamp, lastOffsetDelta, transactional, producerId, producerEpoch, firstSequence, records }
 ) => {
   const attributes = Compression.None | TIMESTAMP_MASK | (transactional ? TRANSACTIONAL_MASK : 0)
-  const batchSize = sizeOfUncompressedRecordBatch(records) - 8 - 4
+  encoder.writeInt64(0) // firstOffset
+  const lengthAt = encoder.offset
   encoder
-    .writeInt64(firstOffset)
-    .writeInt32(batchSize)
-    .writeInt32(partitionLeaderEpoch)
+    .writeInt32(0) // the length, once the batch is written
+    .writeInt32(0) // partitionLeaderEpoch
     .writeInt8(MAGIC_BYTE)
   const crcAt = encoder.offset
   encoder.writeUInt32(0) // the CRC, once the body is written
@@ -360,6 +350,7 @@ const writeUncompressedRecordBatch = (
     .writeInt32(firstSequence)
     .writeInt32(records.length)
   for (const record of records) writeRecord(encoder, record)
+  encoder.buf.writeInt32BE(encoder.offset - lengthAt - 4, lengthAt)
   encoder.buf.writeUInt32BE(crc32C(encoder.buf.subarray(bodyStart, encoder.offset)), crcAt)
   return encoder
 }
@@ -440,8 +431,7 @@ const encodeUncompressed = (
       topic,
       batches: partitions.map(data => {
         const batch = batchOf({ ...data, transactionalId, producerId, producerEpoch })
-        batch.size = sizeOfUncompressedRecordBatch(batch.records)
-        size += 4 + 4 + batch.size
+        size += 4 + 4 + sizeOfUncompressedRecordBatch(batch.records)
         return batch
       }),
     }
@@ -458,8 +448,11 @@ const encodeUncompressed = (
   for (const { topic, batches } of topics) {
     encoder.writeString(topic).writeInt32(batches.length)
     for (const batch of batches) {
-      encoder.writeInt32(batch.partition).writeInt32(batch.size)
+      encoder.writeInt32(batch.partition)
+      const recordSetAt = encoder.offset
+      encoder.writeInt32(0) // the record set's size, once the batch is written
       writeUncompressedRecordBatch(encoder, batch)
+      encoder.buf.writeInt32BE(encoder.offset - recordSetAt - 4, recordSetAt)
     }
   }
   return encoder
