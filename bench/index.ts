@@ -1,5 +1,5 @@
 // `npm run bench [-- section...]`: prints one JSON object per line. Sections: codec, broker,
-// validate, merkle, store, dedupe, restore, projector (default: all of these), and e2e (only when named). Pipeline figures carry the ceiling
+// ed25519, validate, merkle, store, dedupe, restore, projector (default: all of these), and e2e (only when named). Pipeline figures carry the ceiling
 // measured in the same run.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { loadConfig } from '../config.js';
 import { packageRoot } from '../runtime/paths.js';
 import { benchBroker, benchProduceEncoding } from './broker.js';
 import { benchCodec } from './codec.js';
+import { benchEd25519 } from './ed25519.js';
 import { benchValidate } from './validate.js';
 import { benchMerkle } from './merkle.js';
 import { benchStore } from './store.js';
@@ -16,7 +17,7 @@ import { benchProjector } from './projector.js';
 import { benchEndToEnd, parseLayout } from './e2e.js';
 import { printResult, withCeiling, type BenchResult } from './report.js';
 
-const SECTIONS = ['codec', 'broker', 'validate', 'merkle', 'store', 'dedupe', 'restore', 'projector', 'e2e'] as const;
+const SECTIONS = ['codec', 'broker', 'ed25519', 'validate', 'merkle', 'store', 'dedupe', 'restore', 'projector', 'e2e'] as const;
 /** e2e drives the whole pipeline through the broker for minutes: only when asked for. */
 const DEFAULT_SECTIONS = SECTIONS.filter((s) => s !== 'e2e');
 type Section = (typeof SECTIONS)[number];
@@ -51,6 +52,7 @@ async function main(args: readonly string[]): Promise<void> {
   if (chosen.includes('codec')) {
     for (const r of await benchCodec()) printResult(brokerConsume ? withCeiling(r, brokerConsume) : r);
   }
+  if (chosen.includes('ed25519')) (await benchEd25519()).forEach(printResult);
   if (chosen.includes('validate')) (await benchValidate()).forEach(printResult);
   if (chosen.includes('merkle')) (await benchMerkle()).forEach(printResult);
   if (chosen.includes('store')) (await benchStore()).forEach(printResult);
