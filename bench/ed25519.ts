@@ -1,7 +1,7 @@
 // Ed25519 verification throughput on the messages the validate stage verifies: DSSE PAEs of
 // canonical ~1 KiB exports, each signed once. Every figure cycles through distinct (message,
 // signature) pairs, as a stream does: one pair verified over and over trains the CPU's branch
-// predictors on its scalars and ran 3-5 % faster here, a rate no stream reaches. That repeated
+// predictors on its scalars and ran 3-9 % faster here, a rate no stream reaches. That repeated
 // figure is printed too, so the difference stays visible.
 import { canonicalJsonBytes } from '../contracts/canonical-json.js';
 import { EXPORT_PAYLOAD_TYPE, pae } from '../contracts/dsse.js';

@@ -1,6 +1,6 @@
 // Ed25519 behind one small interface. Two implementations exist so they can be measured
-// (`npm run bench -- ed25519`); the contract uses the faster one, Node's OpenSSL binding: ~11,700-
-// 12,000 verifies/s on one core against ~810-870 for @noble/ed25519 3.2 (the 2-core build box).
+// (`npm run bench -- ed25519`); the contract uses the faster one, Node's OpenSSL binding: ~11,500-
+// 12,200 verifies/s on one core against ~810-870 for @noble/ed25519 3.2 (the 2-core build box).
 import {
   createPrivateKey,
   createPublicKey,
