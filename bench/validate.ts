@@ -240,7 +240,6 @@ export async function benchValidate(options: { seconds?: number } = {}): Promise
       derivedFrom: 'ed25519.verify + contract primitives (strict UTF-8, JSON.parse, duplicate names, JCS, PAE, base64, 3 SHA-256)',
       primitivesPerSecond: Math.round(perSecond(primitives)),
       threads: 1,
-      ...cpuParams(primitives),
     },
   };
   const contractResult: BenchResult = {
