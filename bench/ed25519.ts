@@ -7,7 +7,7 @@ import { canonicalJsonBytes } from '../contracts/canonical-json.js';
 import { EXPORT_PAYLOAD_TYPE, pae } from '../contracts/dsse.js';
 import { generateEd25519KeyPair, nobleEd25519Verifier, nodeEd25519Verifier, signEd25519, type Ed25519PrivateKeyInput, type Ed25519Verifier } from '../contracts/ed25519.js';
 import { exportBody } from '../examples/exports.js';
-import { bestOfRounds, unitsPerSecond, type BenchResult } from './report.js';
+import { bestOfRounds, opsPerSecond, type BenchResult } from './report.js';
 
 export interface SignedMessage {
   readonly message: Buffer;
@@ -38,8 +38,6 @@ export function verifyInTurn(verifier: Ed25519Verifier, publicKey: Uint8Array, s
   };
 }
 
-const VERIFIES_PER_UNIT = 4;
-
 /** Verifies per second of both implementations on one core, and node:crypto's on one repeated message. */
 export async function benchEd25519(options: { seconds?: number; messages?: number } = {}): Promise<BenchResult[]> {
   const seconds = options.seconds ?? 3;
@@ -53,12 +51,7 @@ export async function benchEd25519(options: { seconds?: number; messages?: numbe
   const rates = await bestOfRounds(
     cases.map(({ verifier, samples: cycle }) => {
       const verifyOnce = verifyInTurn(verifier, keys.publicKey, cycle);
-      // A few verifications per unit: the await between units is then noise even for node:crypto.
-      const unit = (): number => {
-        for (let i = 0; i < VERIFIES_PER_UNIT; i++) verifyOnce();
-        return VERIFIES_PER_UNIT;
-      };
-      return (slice: number) => unitsPerSecond(unit, slice);
+      return (slice: number) => opsPerSecond(verifyOnce, slice);
     }),
     seconds,
     5,
