@@ -115,7 +115,11 @@ function auditPartition(partition: number, events: ReadonlyArray<DumpRecord<Ledg
 
 function groupBy<T>(items: readonly T[], key: (t: T) => number, order: (a: T, b: T) => number): Map<number, T[]> {
   const groups = new Map<number, T[]>();
-  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
+  for (const item of items) {
+    const group = groups.get(key(item));
+    if (group) group.push(item);
+    else groups.set(key(item), [item]);
+  }
   for (const list of groups.values()) list.sort(order);
   return groups;
 }
