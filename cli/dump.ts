@@ -1,4 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { loadConfig } from '../config.js';
 import { createKafka, jsonLineLogger } from '../runtime/kafka/client.js';
@@ -6,6 +8,7 @@ import { readRanges } from '../runtime/kafka/read-range.js';
 import { listTopicNames } from '../runtime/kafka/topics.js';
 import { TOPIC_RECORDS, TOPICS } from '../topology.js';
 import { parseFlags, requiredFlag } from './args.js';
+import { dumpTopicPath, LineFileWriter } from './dump-files.js';
 import { UsageError } from './errors.js';
 import { createCodec } from './pipeline.js';
 
@@ -31,20 +34,35 @@ export async function dumpCommand(argv: readonly string[], out: NodeJS.WritableS
     for (const o of await admin.fetchTopicOffsets(topic)) ranges.push({ topic, partition: o.partition, from: Number(o.low), to: Number(o.high) });
   }
   await admin.disconnect();
-  const lines = new Map<string, Map<number, string[]>>(topics.map((t) => [t, new Map()]));
-  await readRanges(kafka, ranges, async (range, messages) => {
-    const partitionLines = lines.get(range.topic)?.get(range.partition) ?? [];
-    for (const m of messages) {
-      const value = m.value === null ? null : codec.catalog.toPlainJson(TOPIC_RECORDS[range.topic], await codec.decode(range.topic, m.value));
-      partitionLines.push(JSON.stringify({ partition: range.partition, offset: Number(m.offset), key: m.key === null ? null : m.key.toString('utf8'), value }));
-    }
-    lines.get(range.topic)?.set(range.partition, partitionLines);
-  });
   await mkdir(dir, { recursive: true });
-  for (const [topic, partitions] of lines) {
-    const all = [...partitions.keys()].sort((a, b) => a - b).flatMap((p) => partitions.get(p) ?? []);
-    await writeFile(join(dir, `${topic}.ndjson`), all.length > 0 ? `${all.join('\n')}\n` : '');
-    out.write(`${JSON.stringify({ topic, records: all.length })}\n`);
+  // Partitions arrive interleaved; each goes to a file of its own, and the topic's file is their
+  // concatenation in partition order (the replay output's order).
+  const parts = new Map<string, LineFileWriter>();
+  const partOf = (topic: string, partition: number): LineFileWriter => {
+    const id = `${topic}|${partition}`;
+    const existingPart = parts.get(id) ?? new LineFileWriter(join(dir, `.${topic}.${partition}.part`));
+    parts.set(id, existingPart);
+    return existingPart;
+  };
+  try {
+    await readRanges(kafka, ranges, async (range, messages) => {
+      const part = partOf(range.topic, range.partition);
+      for (const m of messages) {
+        const value = m.value === null ? null : codec.catalog.toPlainJson(TOPIC_RECORDS[range.topic], await codec.decode(range.topic, m.value));
+        await part.write(JSON.stringify({ partition: range.partition, offset: Number(m.offset), key: m.key === null ? null : m.key.toString('utf8'), value }));
+      }
+    });
+    for (const part of parts.values()) await part.close();
+    for (const topic of topics) {
+      const ofTopic = [...parts].filter(([id]) => id.startsWith(`${topic}|`)).map(([id, part]) => ({ partition: Number(id.slice(topic.length + 1)), part })).sort((a, b) => a.partition - b.partition);
+      const whole = createWriteStream(dumpTopicPath(dir, topic));
+      for (const { part } of ofTopic) await pipeline(createReadStream(part.path), whole, { end: false });
+      whole.end();
+      await finished(whole);
+      out.write(`${JSON.stringify({ topic, records: ofTopic.reduce((n, { part }) => n + part.lines, 0) })}\n`);
+    }
+  } finally {
+    for (const part of parts.values()) await rm(part.path, { force: true });
   }
   return 0;
 }

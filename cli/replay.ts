@@ -11,6 +11,7 @@ import { RocksDbBackend } from '../state/rocksdb.js';
 import { TOPIC_RECORDS } from '../topology.js';
 import { instantFlag, integerFlag, parseFlags, parseIsoInstant, requiredFlag } from './args.js';
 import { UsageError } from './errors.js';
+import { dumpTopicPath, LineFileWriter } from './dump-files.js';
 import { buildPipeline } from './pipeline.js';
 import { ProjectionQueries } from '../processors/projector-queries.js';
 
@@ -103,15 +104,15 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
 
     const outputTopics = [...new Set(pipeline.topology.processors.flatMap((p) => p.outputs))].sort();
     for (const topic of outputTopics) {
-      const lines: string[] = [];
+      const file = new LineFileWriter(dumpTopicPath(outDir, topic));
       for (const records of driver.partitionsOf(topic)) {
         for (const r of records) {
           const decoded = r.value === null ? null : await pipeline.codec.decode(topic, r.value);
           const value = decoded === null ? null : pipeline.codec.catalog.toPlainJson(TOPIC_RECORDS[topic], decoded);
-          lines.push(JSON.stringify({ partition: r.partition, offset: r.offset, key: r.key, value }));
+          await file.write(JSON.stringify({ partition: r.partition, offset: r.offset, key: r.key, value }));
         }
       }
-      await writeFile(join(outDir, `${topic}.ndjson`), lines.length > 0 ? `${lines.join('\n')}\n` : '');
+      await file.close();
     }
     await writeFile(join(outDir, 'metrics.prom'), await metrics.registry.metrics());
   } finally {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readDumpTopic } from '../../cli/dump-files.js';
 import { createCodec } from '../../cli/pipeline.js';
 import { loadConfig } from '../../config.js';
 import { generateEd25519KeyPair } from '../../contracts/ed25519.js';
@@ -298,7 +299,7 @@ describe('the whole pipeline under kill -9 and a broker restart', () => {
     // `ledger verify` on a dump of the events and this run's roots.
     const dumped = await runLedger(['dump', '--out', paths.dump, '--topics', `${TOPICS.events},${TOPICS.merkleRoots}`], { ...registryEnv, KAFKA_BROKERS: kafkaBrokers().join(',') });
     expect(dumped.exitCode, dumped.stderr).toBe(0);
-    const dumpLines = async (topic: string) => (await readFile(join(paths.dump, `${topic}.ndjson`), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { partition: number; offset: number; value: Record<string, unknown> });
+    const dumpLines = (topic: string) => readDumpTopic<Record<string, unknown>>(paths.dump, topic, 'dump'); // line by line: the topics hold every earlier run too
     const eventsStart = start.get(TOPICS.events) as Map<number, number>;
     const auditedEvents = (await dumpLines(TOPICS.events)).filter((l) => l.offset >= (eventsStart.get(l.partition) ?? Infinity));
     const auditedRoots = (await dumpLines(TOPICS.merkleRoots)).filter((l) => l.value.keyId === KEY_ID);
