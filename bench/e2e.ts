@@ -167,7 +167,7 @@ export async function benchEndToEnd(options: { brokers: readonly string[]; expor
       const started = performance.now();
       await sendAll(records);
       await waitForRuns(accepted, 600_000);
-      const seconds = Math.max(...[...accepted].map((k) => firstEntryAt.get(k) ?? 0)) / 1000 - started / 1000;
+      const seconds = [...accepted].reduce((latest, k) => Math.max(latest, firstEntryAt.get(k) ?? 0), 0) / 1000 - started / 1000;
       const cpu = { broker: cpuSeconds(brokerPid()) - cpuBefore.broker, pipeline: pipelineCpuSeconds() - cpuBefore.pipeline };
       return { throughput: records.length / seconds, seconds, cpu };
     };
