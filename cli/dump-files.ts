@@ -10,7 +10,7 @@ import { UsageError } from './errors.js';
 // `ledger prove`: one {partition, offset, key, value} per line, values as plain JSON. Both ways
 // go line by line through streams: a topic with infinite retention soon outgrows the longest
 // string V8 can build (about 512 MiB: one string of the whole file failed with "Invalid string
-// length" on a ledger.events of ~500,000 events here).
+// length" on a ledger.events of 346,020 events, 562 MB as NDJSON, here).
 
 /** Lines written to a file through a stream, waiting whenever the stream asks to. */
 export class LineFileWriter {

@@ -37,32 +37,29 @@ export async function dumpCommand(argv: readonly string[], out: NodeJS.WritableS
   await mkdir(dir, { recursive: true });
   // Partitions arrive interleaved; each goes to a file of its own, and the topic's file is their
   // concatenation in partition order (the replay output's order).
-  const parts = new Map<string, LineFileWriter>();
-  const partOf = (topic: string, partition: number): LineFileWriter => {
-    const id = `${topic}|${partition}`;
-    const existingPart = parts.get(id) ?? new LineFileWriter(join(dir, `.${topic}.${partition}.part`));
-    parts.set(id, existingPart);
-    return existingPart;
-  };
+  const parts = new Map<string, Map<number, LineFileWriter>>(topics.map((topic) => [topic, new Map()]));
+  const allParts = (): LineFileWriter[] => [...parts.values()].flatMap((ofTopic) => [...ofTopic.values()]);
   try {
     await readRanges(kafka, ranges, async (range, messages) => {
-      const part = partOf(range.topic, range.partition);
+      const ofTopic = parts.get(range.topic) as Map<number, LineFileWriter>; // ranges come from `topics`
+      const part = ofTopic.get(range.partition) ?? new LineFileWriter(join(dir, `.${range.topic}.${range.partition}.part`));
+      ofTopic.set(range.partition, part);
       for (const m of messages) {
         const value = m.value === null ? null : codec.catalog.toPlainJson(TOPIC_RECORDS[range.topic], await codec.decode(range.topic, m.value));
         await part.write(JSON.stringify({ partition: range.partition, offset: Number(m.offset), key: m.key === null ? null : m.key.toString('utf8'), value }));
       }
     });
-    for (const part of parts.values()) await part.close();
-    for (const topic of topics) {
-      const ofTopic = [...parts].filter(([id]) => id.startsWith(`${topic}|`)).map(([id, part]) => ({ partition: Number(id.slice(topic.length + 1)), part })).sort((a, b) => a.partition - b.partition);
+    for (const part of allParts()) await part.close();
+    for (const [topic, ofTopic] of parts) {
+      const inOrder = [...ofTopic].sort(([a], [b]) => a - b).map(([, part]) => part);
       const whole = createWriteStream(dumpTopicPath(dir, topic));
-      for (const { part } of ofTopic) await pipeline(createReadStream(part.path), whole, { end: false });
+      for (const part of inOrder) await pipeline(createReadStream(part.path), whole, { end: false });
       whole.end();
       await finished(whole);
-      out.write(`${JSON.stringify({ topic, records: ofTopic.reduce((n, { part }) => n + part.lines, 0) })}\n`);
+      out.write(`${JSON.stringify({ topic, records: inOrder.reduce((n, part) => n + part.lines, 0) })}\n`);
     }
   } finally {
-    for (const part of parts.values()) await rm(part.path, { force: true });
+    for (const part of allParts()) await rm(part.path, { force: true });
   }
   return 0;
 }
