@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readDumpTopic } from '../../cli/dump-files.js';
+import { dumpTopicPath, LineFileWriter, readDumpTopic } from '../../cli/dump-files.js';
 import { createCodec } from '../../cli/pipeline.js';
 import { loadConfig } from '../../config.js';
 import { generateEd25519KeyPair } from '../../contracts/ed25519.js';
@@ -75,8 +75,11 @@ function committedOffsets(topic: string, partition: number): number[] {
 // Line by line: a dump of a broker that has run for a while outgrows one string.
 const readDump = <V>(dumpDir: string, topic: string): Promise<Array<DumpRecord<V>>> => readDumpTopic<V>(dumpDir, topic, 'dump');
 
-const writeDump = <V>(dumpDir: string, topic: string, records: ReadonlyArray<DumpRecord<V>>): Promise<void> =>
-  writeFile(join(dumpDir, `${topic}.ndjson`), records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+const writeDump = async <V>(dumpDir: string, topic: string, records: ReadonlyArray<DumpRecord<V>>): Promise<void> => {
+  const file = new LineFileWriter(dumpTopicPath(dumpDir, topic));
+  for (const r of records) await file.write(JSON.stringify(r));
+  await file.close();
+};
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'merkle-it-'));
