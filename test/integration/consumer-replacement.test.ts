@@ -8,7 +8,7 @@ import { createCodec } from '../../cli/pipeline.js';
 import { loadConfig } from '../../config.js';
 import { exportStream, generateDemoKeys, keyringDocument } from '../../examples/exports.js';
 import { TOPICS } from '../../topology.js';
-import { kafkaBrokers } from '../support/env.js';
+import { kafkaBrokers, schemaRegistryUrl } from '../support/env.js';
 import { freePort, killIfRunning, startLedger, stopGracefully, waitFor, type Worker } from '../support/processes.js';
 import { endOffsets, ensurePipelineTopics, kcatRead, startGroupAtEnd } from '../support/topics.js';
 
@@ -23,7 +23,9 @@ const run = `replace-it-${Date.now().toString(36)}-${randomBytes(3).toString('he
 const GROUP = `${run}-validate`;
 const EXPORTS = 200;
 const kafka = new Kafka({ clientId: run, brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-const codec = createCodec(loadConfig({}));
+// The worker inherits this environment: with SCHEMA_REGISTRY_URL set (`scripts/stack.mjs env`) it
+// writes Confluent-framed values, without it single-object ones; a codec given the registry reads both.
+const codec = createCodec(loadConfig({}, { SCHEMA_REGISTRY_URL: schemaRegistryUrl() }));
 const keys = generateDemoKeys();
 
 let dir: string;
