@@ -5,3 +5,6 @@ export const kafkaBrokers = (): string[] =>
 
 export const schemaRegistryUrl = (): string =>
   process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:18081/apis/ccompat/v7';
+
+/** True when the suite runs on the project's local stack (global-setup starts or reuses it), not on a broker KAFKA_BROKERS names. */
+export const usingLocalStack = (): boolean => (process.env.KAFKA_BROKERS ?? '').trim() === '';
