@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { kafkaBrokers, schemaRegistryUrl } from '../support/env.js';
+import { kafkaBrokers, schemaRegistryUrl, usingLocalStack } from '../support/env.js';
 import { repoRoot } from '../support/processes.js';
 
 // Unique per run: the broker and registry outlive test runs.
@@ -249,7 +249,7 @@ describe.skipIf(process.env.LEDGER_STACK_NO_REGISTRY === '1')('local stack: sche
 
   // Topics hold schema ids; a registry that forgot them on restart would hand them to other
   // schemas, and old records would decode as something else (or not at all).
-  const ownRegistry = (process.env.KAFKA_BROKERS ?? '').trim() === '' && (process.env.SCHEMA_REGISTRY_URL ?? '').trim() === '';
+  const ownRegistry = usingLocalStack() && (process.env.SCHEMA_REGISTRY_URL ?? '').trim() === '';
   it.runIf(ownRegistry)('keeps every schema id across a restart of the local stack', async () => {
     const registry = new SchemaRegistry({ host: schemaRegistryUrl() });
     const subject = `${runPrefix}-durable-value`;
